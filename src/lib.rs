@@ -1,1 +1,13 @@
-pub fn x(){}
+//! gsai-load: a load tester for streaming (SSE) LLM chat-completion APIs.
+//!
+//! Modules follow the data's path: [`cli`] → [`config`] → [`workload`] → [`engine`] →
+//! [`client`] → [`sse`] → [`metrics`] → [`report`]. [`mock`] is the built-in mock server.
+#![warn(missing_docs)]
+
+pub mod client;
+pub mod config;
+pub mod engine;
+pub mod metrics;
+pub mod report;
+pub mod sse;
+pub mod workload;

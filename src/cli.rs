@@ -1,0 +1,216 @@
+//! Command-line flags (clap). Raw flags only: turning them into a validated [`Plan`] happens
+//! in [`RunArgs::to_plan`], so every error names the flag or variable to fix.
+
+use crate::client::Timeouts;
+use crate::config::{Plan, Secret, WaitTime};
+use crate::workload::{ApiKind, ChatIdMode};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Load tester for streaming LLM chat-completion APIs (Open WebUI, OpenAI-compatible).
+///
+/// Reads GSAI_HOST, GSA_AUTH_TOKEN and CHAT_MODEL from the environment or a `.env` file in the
+/// working directory, like the Locust script it replaces; flags override both.
+#[derive(Parser, Debug)]
+#[command(name = "gsai-load", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// A subcommand; without one, runs a load test.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Load-test options (when no subcommand is given).
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a short test against the built-in mock server (no .env, no network).
+    Demo(DemoArgs),
+    /// Serve the built-in mock LLM server.
+    Mock(crate::mock::MockArgs),
+    /// Measure the generator's own speed and fidelity against the built-in mock.
+    Bench(crate::bench::BenchArgs),
+}
+
+/// Flags of `gsai-load demo`.
+#[derive(Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// Number of simulated users.
+    #[arg(short = 'u', long, default_value_t = 50)]
+    pub users: u64,
+    /// Users started per second.
+    #[arg(short = 'r', long, default_value_t = 10.0)]
+    pub spawn_rate: f64,
+    /// How long to run, e.g. 20s, 2m.
+    #[arg(short = 't', long, default_value = "20s", value_parser = parse_duration)]
+    pub run_time: Duration,
+    /// Write the full result as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+/// Flags of a load test.
+#[derive(Args, Debug, Clone, Default)]
+pub struct RunArgs {
+    /// Run without the web UI and start at once (the web UI is not built yet, so this is required).
+    #[arg(long)]
+    pub headless: bool,
+    /// Base URL of the service under test.
+    #[arg(short = 'H', long, env = "GSAI_HOST")]
+    pub host: Option<String>,
+    /// Bearer token (a sign-in JWT or an sk- API key).
+    #[arg(long, env = "GSA_AUTH_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Model id sent in each request.
+    #[arg(long, env = "CHAT_MODEL")]
+    pub model: Option<String>,
+    /// Which API the service speaks.
+    #[arg(long, value_enum, default_value = "openwebui")]
+    pub api: Option<ApiKind>,
+    /// Open WebUI chat_id: local:<uuid4> (temporary chat), a bare uuid4 (the seed's form; current Open WebUI answers 404), or none.
+    #[arg(long, value_enum, default_value = "local")]
+    pub chat_id: Option<ChatIdMode>,
+    /// Number of simulated users.
+    #[arg(short = 'u', long, default_value_t = 1)]
+    pub users: u64,
+    /// Users started per second.
+    #[arg(short = 'r', long, default_value_t = 1.0)]
+    pub spawn_rate: f64,
+    /// Stop after this long, e.g. 30s, 5m, 1h30m (default: until Ctrl-C).
+    #[arg(short = 't', long, value_parser = parse_duration)]
+    pub run_time: Option<Duration>,
+    /// Stop after this many requests.
+    #[arg(long)]
+    pub max_requests: Option<u64>,
+    /// Wait between a user's requests: between(A,B), constant(S), constant_pacing(S), constant_throughput(N), none.
+    #[arg(long, default_value = "between(1,5)")]
+    pub wait: Option<WaitTime>,
+    /// The user message sent in each request.
+    #[arg(long, default_value = "Hello there!")]
+    pub prompt: Option<String>,
+    /// max_tokens sent in the body.
+    #[arg(long)]
+    pub max_tokens: Option<u32>,
+    /// Extra JSON object merged into the request body, e.g. '{"temperature":0}'.
+    #[arg(long)]
+    pub body: Option<String>,
+    /// After stop, how long in-flight requests may finish before they are counted as cancelled.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub stop_timeout: Option<Duration>,
+    /// Time limit to open a connection.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub connect_timeout: Option<Duration>,
+    /// Time limit from sending a request to its response headers.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub first_byte_timeout: Option<Duration>,
+    /// Longest silence allowed between two pieces of a response body.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub idle_timeout: Option<Duration>,
+    /// Time limit of a whole request.
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub total_timeout: Option<Duration>,
+    /// Skip SSE events that are not valid JSON instead of failing the request.
+    #[arg(long)]
+    pub lenient: bool,
+    /// Seconds between live console tables (0 turns them off).
+    #[arg(long, default_value_t = 2.0)]
+    pub print_every: f64,
+    /// Write the full result as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+/// Parses a humantime duration ("30s", "5m", "1h30m"); a bare number means seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    if let Ok(secs) = s.trim().parse::<f64>() {
+        if secs.is_finite() && secs >= 0.0 {
+            return Ok(Duration::from_secs_f64(secs));
+        }
+    }
+    humantime::parse_duration(s.trim()).map_err(|e| format!("'{s}' is not a duration ({e}); use e.g. 30s, 5m, 1h30m"))
+}
+
+/// A configuration error: names what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// No host given.
+    #[error("no target host: set GSAI_HOST in .env or the environment, or pass --host URL")]
+    MissingHost,
+    /// No model given.
+    #[error("no model: set CHAT_MODEL in .env or the environment, or pass --model NAME")]
+    MissingModel,
+    /// A flag's value is out of range.
+    #[error("{flag}: {reason}")]
+    Invalid {
+        /// The flag.
+        flag: &'static str,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+}
+
+impl RunArgs {
+    /// Validates the flags into a plan.
+    pub fn to_plan(&self) -> Result<Plan, ConfigError> {
+        let host = self.host.clone().filter(|h| !h.trim().is_empty()).ok_or(ConfigError::MissingHost)?;
+        let model = self.model.clone().filter(|m| !m.trim().is_empty()).ok_or(ConfigError::MissingModel)?;
+        let invalid = |flag, reason: &str| ConfigError::Invalid {
+            flag,
+            reason: reason.to_string(),
+        };
+        if self.users == 0 && self.headless {
+            return Err(invalid("--users", "must be at least 1"));
+        }
+        if !(self.spawn_rate.is_finite() && self.spawn_rate > 0.0) {
+            return Err(invalid("--spawn-rate", "must be a number above 0"));
+        }
+        if self.max_requests == Some(0) {
+            return Err(invalid("--max-requests", "must be at least 1"));
+        }
+        if !(self.print_every.is_finite() && self.print_every >= 0.0) {
+            return Err(invalid("--print-every", "must be 0 or more seconds"));
+        }
+        let body = match &self.body {
+            None => None,
+            Some(text) => match serde_json::from_str::<serde_json::Value>(text) {
+                Ok(serde_json::Value::Object(map)) => Some(map),
+                Ok(_) => return Err(invalid("--body", "must be a JSON object, e.g. '{\"temperature\":0}'")),
+                Err(e) => return Err(invalid("--body", &format!("is not valid JSON ({e})"))),
+            },
+        };
+        let defaults = Timeouts::default();
+        let mut plan = Plan::new(host.trim(), model.trim());
+        plan.token = self.token.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(Secret::new);
+        plan.api = self.api.unwrap_or(ApiKind::Openwebui);
+        plan.chat_id = self.chat_id.unwrap_or(ChatIdMode::Local);
+        plan.prompt = self.prompt.clone().unwrap_or_else(|| "Hello there!".into());
+        plan.max_tokens = self.max_tokens;
+        plan.body = body;
+        plan.users = self.users;
+        plan.spawn_rate = self.spawn_rate;
+        plan.wait = self.wait.unwrap_or(WaitTime::Between { min_s: 1.0, max_s: 5.0 });
+        plan.run_time = self.run_time;
+        plan.max_requests = self.max_requests;
+        plan.stop_timeout = self.stop_timeout.unwrap_or(Duration::from_secs(10));
+        plan.timeouts = Timeouts {
+            connect: self.connect_timeout.unwrap_or(defaults.connect),
+            first_byte: self.first_byte_timeout.unwrap_or(defaults.first_byte),
+            idle: self.idle_timeout.unwrap_or(defaults.idle),
+            total: self.total_timeout.unwrap_or(defaults.total),
+        };
+        for (flag, d) in [
+            ("--connect-timeout", plan.timeouts.connect),
+            ("--first-byte-timeout", plan.timeouts.first_byte),
+            ("--idle-timeout", plan.timeouts.idle),
+            ("--total-timeout", plan.timeouts.total),
+        ] {
+            if d.is_zero() {
+                return Err(invalid(flag, "must be above 0"));
+            }
+        }
+        plan.lenient = self.lenient;
+        Ok(plan)
+    }
+}

@@ -1,0 +1,235 @@
+//! The target server and connections to it: URL parsing, TCP (and TLS for https) setup, and
+//! HTTP/1.1 handshakes. Each simulated user owns one keep-alive connection, as a browser tab
+//! or a Locust user does, so no pool lock sits on the request path.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::client::conn::http1::SendRequest;
+use hyper::header::HeaderValue;
+use hyper_util::rt::TokioIo;
+use std::sync::Arc;
+use tokio::net::TcpStream;
+
+/// Why a base URL was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    /// Not a URL at all.
+    #[error("'{url}' is not a valid URL ({reason}); expected e.g. https://chat.example.com")]
+    Invalid {
+        /// The URL given.
+        url: String,
+        /// Parser's complaint.
+        reason: String,
+    },
+    /// Scheme other than http or https.
+    #[error("'{url}' must start with http:// or https://")]
+    Scheme {
+        /// The URL given.
+        url: String,
+    },
+}
+
+/// Why a connection could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// TCP connect failed.
+    #[error("connection to {addr} failed: {source}")]
+    Tcp {
+        /// host:port.
+        addr: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// TLS handshake failed.
+    #[error("TLS handshake with {host} failed: {source}")]
+    Tls {
+        /// Server name.
+        host: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Invalid server name for TLS.
+    #[error("'{host}' is not a valid TLS server name")]
+    ServerName {
+        /// Server name.
+        host: String,
+    },
+    /// HTTP handshake failed.
+    #[error("HTTP handshake failed: {0}")]
+    Http(#[from] hyper::Error),
+}
+
+/// A parsed base URL and the means to connect to it.
+#[derive(Clone)]
+pub struct Target {
+    /// `http` or `https`.
+    pub https: bool,
+    /// Host name or address.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Value of the Host header.
+    pub authority: HeaderValue,
+    /// Path prefix of the base URL without trailing slash (often empty).
+    pub base_path: String,
+    tls: Option<tokio_rustls::TlsConnector>,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("https", &self.https)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("base_path", &self.base_path)
+            .finish()
+    }
+}
+
+impl Target {
+    /// Parses a base URL such as `https://chat.example.com` or `http://127.0.0.1:8000/prefix`.
+    pub fn parse(url: &str) -> Result<Self, TargetError> {
+        let invalid = |reason: String| TargetError::Invalid {
+            url: url.to_string(),
+            reason,
+        };
+        let uri: hyper::Uri = url
+            .trim()
+            .parse()
+            .map_err(|e: hyper::http::uri::InvalidUri| invalid(e.to_string()))?;
+        let https = match uri.scheme_str() {
+            Some("https") => true,
+            Some("http") => false,
+            _ => {
+                return Err(TargetError::Scheme {
+                    url: url.to_string(),
+                })
+            }
+        };
+        let authority = uri.authority().ok_or_else(|| invalid("no host".into()))?;
+        if authority.as_str().contains('@') {
+            return Err(invalid(
+                "credentials in the URL are not supported; use --token".into(),
+            ));
+        }
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let base_path = uri.path().trim_end_matches('/').to_string();
+        let tls = https.then(tls_connector);
+        Ok(Self {
+            https,
+            host,
+            port,
+            authority: HeaderValue::from_str(authority.as_str())
+                .map_err(|e| invalid(e.to_string()))?,
+            base_path,
+            tls,
+        })
+    }
+
+    /// The URL, for display (no credentials are ever part of it).
+    pub fn display_url(&self) -> String {
+        format!(
+            "{}://{}{}",
+            if self.https { "https" } else { "http" },
+            self.authority.to_str().unwrap_or(&self.host),
+            self.base_path
+        )
+    }
+
+    /// Opens a connection and completes the HTTP/1.1 handshake; the connection is driven by a
+    /// spawned task that ends when the sender is dropped or the peer closes.
+    pub async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, ConnectError> {
+        let tcp = TcpStream::connect((self.host.as_str(), self.port))
+            .await
+            .map_err(|source| ConnectError::Tcp {
+                addr: format!("{}:{}", self.host, self.port),
+                source,
+            })?;
+        // Token events are small; Nagle would add latency to our requests.
+        let _ = tcp.set_nodelay(true);
+        match &self.tls {
+            None => handshake(tcp).await,
+            Some(tls) => {
+                let name =
+                    rustls::pki_types::ServerName::try_from(self.host.clone()).map_err(|_| {
+                        ConnectError::ServerName {
+                            host: self.host.clone(),
+                        }
+                    })?;
+                let stream = tls
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|source| ConnectError::Tls {
+                        host: self.host.clone(),
+                        source,
+                    })?;
+                handshake(stream).await
+            }
+        }
+    }
+}
+
+async fn handshake<S>(io: S) -> Result<SendRequest<Full<Bytes>>, ConnectError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
+    tokio::spawn(async move {
+        // Errors surface on the request side; the task just drives the connection.
+        let _ = conn.await;
+    });
+    Ok(sender)
+}
+
+fn tls_connector() -> tokio_rustls::TlsConnector {
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("ring supports the default TLS versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_base_urls() {
+        let t = Target::parse("https://chat.example.com").unwrap();
+        assert!(t.https);
+        assert_eq!(
+            (t.host.as_str(), t.port, t.base_path.as_str()),
+            ("chat.example.com", 443, "")
+        );
+        let t = Target::parse("http://127.0.0.1:8000/owui/").unwrap();
+        assert_eq!((t.port, t.base_path.as_str()), (8000, "/owui"));
+        assert_eq!(t.display_url(), "http://127.0.0.1:8000/owui");
+        let t = Target::parse("http://[::1]:9/").unwrap();
+        assert_eq!(t.host, "::1");
+    }
+
+    #[test]
+    fn refuses_bad_urls() {
+        assert!(matches!(
+            Target::parse("ftp://x"),
+            Err(TargetError::Scheme { .. })
+        ));
+        assert!(matches!(
+            Target::parse("chat.example.com"),
+            Err(TargetError::Scheme { .. })
+        ));
+        assert!(Target::parse("http://user:pw@x").is_err());
+        assert!(Target::parse("http://").is_err());
+    }
+}

@@ -1,0 +1,552 @@
+//! One simulated user's HTTP client: sends a request, stamps the moments bytes arrive, feeds
+//! the SSE parser, and turns what happened into a [`RequestRecord`]. A failed request is data
+//! (an [`Outcome::Failure`] with a message naming the cause), never an error or a panic.
+
+pub mod chunk;
+mod conn;
+mod tokens;
+
+pub use conn::{ConnectError, Target, TargetError};
+pub use tokens::Tokenizer;
+
+use crate::metrics::{Outcome, RequestRecord, TokenSource};
+use crate::sse::SseParser;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::{Method, Request};
+use serde::{Deserialize, Serialize};
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::time::timeout_at;
+
+/// Per-phase time limits of a request.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Timeouts {
+    /// Opening a connection (TCP and TLS).
+    #[serde(with = "humantime_serde_compat")]
+    pub connect: Duration,
+    /// From start to the response headers.
+    #[serde(with = "humantime_serde_compat")]
+    pub first_byte: Duration,
+    /// Longest silence between two reads of the body.
+    #[serde(with = "humantime_serde_compat")]
+    pub idle: Duration,
+    /// Whole request, from start to end of body.
+    #[serde(with = "humantime_serde_compat")]
+    pub total: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(10),
+            first_byte: Duration::from_secs(60),
+            idle: Duration::from_secs(60),
+            total: Duration::from_secs(600),
+        }
+    }
+}
+
+/// Durations as humantime strings ("1m 30s") in JSON plans.
+pub mod humantime_serde_compat {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    /// Serializes as a humantime string.
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+
+    /// Parses a humantime string.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A request kind, prepared once: method, path, headers; the body comes per request.
+#[derive(Clone, Debug)]
+pub struct RequestSpec {
+    /// HTTP method.
+    pub method: Method,
+    /// Origin-form path (base path of the target included).
+    pub path: String,
+    /// Headers sent with every request (Authorization marked sensitive).
+    pub headers: HeaderMap,
+    /// Whether the response is an SSE chat stream (else any 2xx body succeeds).
+    pub streaming: bool,
+}
+
+impl RequestSpec {
+    /// The seed's headers: JSON content type, `Accept: */*` and the Bearer token if any.
+    pub fn new(
+        target: &Target,
+        method: Method,
+        path: &str,
+        auth: Option<&HeaderValue>,
+        streaming: bool,
+    ) -> Self {
+        let mut headers = HeaderMap::new();
+        headers.insert(HOST, target.authority.clone());
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
+        if let Some(a) = auth {
+            headers.insert(AUTHORIZATION, a.clone());
+        }
+        Self {
+            method,
+            path: format!("{}{}", target.base_path, path),
+            headers,
+            streaming,
+        }
+    }
+}
+
+/// Builds the `Authorization: Bearer` header value, marked sensitive so hyper never logs it.
+pub fn bearer(token: &str) -> Option<HeaderValue> {
+    let mut v = HeaderValue::from_str(&format!("Bearer {token}")).ok()?;
+    v.set_sensitive(true);
+    Some(v)
+}
+
+/// Settings shared by all users of a run.
+#[derive(Debug)]
+pub struct ClientShared {
+    /// Where requests go.
+    pub target: Target,
+    /// Time limits.
+    pub timeouts: Timeouts,
+    /// Skip events that are not valid JSON instead of failing the request.
+    pub lenient: bool,
+    /// Fallback token counter.
+    pub tokenizer: Tokenizer,
+    /// Secret to scrub from any message derived from server data.
+    pub secret: Option<String>,
+}
+
+/// One user's connection and reusable buffers.
+pub struct UserClient {
+    shared: Arc<ClientShared>,
+    sender: Option<SendRequest<Full<Bytes>>>,
+    parser: SseParser,
+    /// Inter-token gaps of the last request, µs.
+    pub itl_us: Vec<u32>,
+    text: String,
+}
+
+/// Progress of one streaming response, updated per event.
+struct Stream<'a> {
+    now: Instant,
+    first_event: Option<Instant>,
+    first_token: Option<Instant>,
+    last_token: Option<Instant>,
+    token_events: u32,
+    usage_tokens: Option<u64>,
+    done_at: Option<Instant>,
+    failure: Option<String>,
+    lenient: bool,
+    itl_us: &'a mut Vec<u32>,
+    text: &'a mut String,
+}
+
+impl Stream<'_> {
+    fn on_event(&mut self, data: &[u8]) -> ControlFlow<()> {
+        if self.first_event.is_none() {
+            self.first_event = Some(self.now);
+        }
+        if data == b"[DONE]" {
+            self.done_at = Some(self.now);
+            return ControlFlow::Break(());
+        }
+        let info = match chunk::parse(data) {
+            Ok(info) => info,
+            Err(_) if self.lenient => return ControlFlow::Continue(()),
+            Err(e) => {
+                self.failure = Some(format!("Invalid JSON in SSE event: {e}"));
+                return ControlFlow::Break(());
+            }
+        };
+        if let Some(msg) = info.error {
+            self.failure = Some(format!("Stream error: {msg}"));
+            return ControlFlow::Break(());
+        }
+        if let Some(n) = info.completion_tokens {
+            self.usage_tokens = Some(n);
+        }
+        if info.has_token() {
+            match self.last_token {
+                None => self.first_token = Some(self.now),
+                Some(prev) => {
+                    let gap = self.now.saturating_duration_since(prev).as_micros();
+                    self.itl_us.push(u32::try_from(gap).unwrap_or(u32::MAX));
+                }
+            }
+            self.last_token = Some(self.now);
+            self.token_events += 1;
+            for t in info.text.iter().flatten() {
+                self.text.push_str(t);
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+impl UserClient {
+    /// A client with no connection yet.
+    pub fn new(shared: Arc<ClientShared>) -> Self {
+        Self {
+            shared,
+            sender: None,
+            parser: SseParser::new(),
+            itl_us: Vec::new(),
+            text: String::new(),
+        }
+    }
+
+    /// Sends one request of kind `kind` and reads its whole response.
+    pub async fn execute(&mut self, kind: usize, spec: &RequestSpec, body: Bytes) -> RequestRecord {
+        self.itl_us.clear();
+        self.text.clear();
+        self.parser.reset();
+        let t = self.shared.timeouts;
+        let mut connect = None;
+        let mut sender = match self.sender.take() {
+            Some(s) if !s.is_closed() => s,
+            _ => {
+                let began = Instant::now();
+                match tokio::time::timeout(t.connect, self.shared.target.connect()).await {
+                    Ok(Ok(s)) => {
+                        connect = Some(began.elapsed());
+                        s
+                    }
+                    Ok(Err(e)) => return fail_now(kind, began, format!("Request failed: {e}")),
+                    Err(_) => {
+                        return fail_now(
+                            kind,
+                            began,
+                            format!(
+                                "Request failed: connect timed out after {}",
+                                fmt_d(t.connect)
+                            ),
+                        )
+                    }
+                }
+            }
+        };
+        if sender.ready().await.is_err() {
+            // The server closed the idle keep-alive connection: open a fresh one.
+            let began = Instant::now();
+            sender = match tokio::time::timeout(t.connect, self.shared.target.connect()).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => return fail_now(kind, began, format!("Request failed: {e}")),
+                Err(_) => {
+                    return fail_now(
+                        kind,
+                        began,
+                        format!(
+                            "Request failed: connect timed out after {}",
+                            fmt_d(t.connect)
+                        ),
+                    )
+                }
+            };
+            connect = Some(began.elapsed());
+        }
+        let mut req = Request::new(Full::new(body));
+        *req.method_mut() = spec.method.clone();
+        *req.uri_mut() = match spec.path.parse() {
+            Ok(u) => u,
+            Err(_) => {
+                return fail_now(
+                    kind,
+                    Instant::now(),
+                    format!("Request failed: invalid path '{}'", spec.path),
+                )
+            }
+        };
+        *req.headers_mut() = spec.headers.clone();
+
+        let start = Instant::now();
+        let total_deadline = start + t.total;
+        let mut rec = RequestRecord::bare(kind, start, start, Outcome::Success);
+        rec.connect = connect;
+        let headers_deadline = (start + t.first_byte).min(total_deadline);
+        let resp = match timeout_at(headers_deadline.into(), sender.send_request(req)).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => {
+                return self.finish_fail(rec, format!("Request failed: {}", error_chain(&e)))
+            }
+            Err(_) => {
+                let which = if headers_deadline == total_deadline {
+                    "total"
+                } else {
+                    "first byte"
+                };
+                let limit = if which == "total" {
+                    t.total
+                } else {
+                    t.first_byte
+                };
+                return self.finish_fail(
+                    rec,
+                    format!(
+                        "Request failed: timed out waiting for response headers ({which} limit {})",
+                        fmt_d(limit)
+                    ),
+                );
+            }
+        };
+        let now = Instant::now();
+        rec.headers = Some(now);
+        let status = resp.status();
+        rec.status = Some(status.as_u16());
+        let is_sse = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        let mut body = resp.into_body();
+
+        if !status.is_success() {
+            let excerpt =
+                read_excerpt(&mut body, now + t.idle.min(Duration::from_secs(5)), 2048).await;
+            rec.content_bytes = excerpt.len() as u64;
+            self.sender = Some(sender).filter(|s| !s.is_closed());
+            let msg = status_message(status.as_u16(), &excerpt, spec);
+            let msg = self.redact(msg);
+            rec.end = Instant::now();
+            rec.outcome = Outcome::Failure(msg);
+            return rec;
+        }
+
+        let mut stream = Stream {
+            now,
+            first_event: None,
+            first_token: None,
+            last_token: None,
+            token_events: 0,
+            usage_tokens: None,
+            done_at: None,
+            failure: None,
+            lenient: self.shared.lenient,
+            itl_us: &mut self.itl_us,
+            text: &mut self.text,
+        };
+        let mut reusable = true;
+        let mut transport_failure = None;
+        loop {
+            let idle_deadline = (stream.now + t.idle).min(total_deadline);
+            let frame = match timeout_at(idle_deadline.into(), body.frame()).await {
+                Ok(Some(Ok(f))) => f,
+                Ok(None) => break,
+                Ok(Some(Err(e))) => {
+                    reusable = false;
+                    transport_failure = Some(format!(
+                        "Request failed: connection closed mid-stream ({})",
+                        error_chain(&e)
+                    ));
+                    break;
+                }
+                Err(_) => {
+                    reusable = false;
+                    let msg = if idle_deadline == total_deadline {
+                        format!(
+                            "Request failed: total time limit {} exceeded",
+                            fmt_d(t.total)
+                        )
+                    } else {
+                        format!("Request failed: no data for {} (idle limit)", fmt_d(t.idle))
+                    };
+                    transport_failure = Some(msg);
+                    break;
+                }
+            };
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            stream.now = Instant::now();
+            rec.content_bytes += data.len() as u64;
+            if !spec.streaming || stream.done_at.is_some() || stream.failure.is_some() {
+                // Drain what follows [DONE] so the connection stays reusable.
+                continue;
+            }
+            if let Err(e) = self.parser.feed(&data, |ev| stream.on_event(ev.data)) {
+                stream.failure = Some(format!("Invalid SSE stream: {e}"));
+            }
+            if stream.failure.is_some() {
+                // Do not wait for the rest of a stream we already failed.
+                reusable = false;
+                break;
+            }
+        }
+        rec.end = stream.done_at.unwrap_or(stream.now);
+        rec.first_event = stream.first_event;
+        rec.first_token = stream.first_token;
+        rec.last_token = stream.last_token;
+        rec.token_events = stream.token_events;
+        let usage_tokens = stream.usage_tokens;
+        let done = stream.done_at.is_some();
+        let stream_failure = stream.failure.take();
+        if reusable {
+            self.sender = Some(sender);
+        }
+        let failure = if let Some(f) = stream_failure.or(transport_failure) {
+            Some(f)
+        } else if !spec.streaming {
+            None
+        } else if !done {
+            Some(if rec.first_event.is_none() && !is_sse {
+                "Response was not an SSE stream (no data events; expected Content-Type text/event-stream)".to_string()
+            } else if rec.first_event.is_none() {
+                "Stream ended without any event".to_string()
+            } else {
+                "Stream ended without [DONE]".to_string()
+            })
+        } else if rec.token_events == 0 {
+            Some("Completion had no tokens".to_string())
+        } else {
+            None
+        };
+        if let Some(msg) = failure {
+            rec.outcome = Outcome::Failure(self.redact(msg));
+            return rec;
+        }
+        if spec.streaming {
+            rec.output_tokens = Some(match usage_tokens {
+                Some(n) => (n, TokenSource::Usage),
+                None => match self.shared.tokenizer.count(&self.text) {
+                    Some(n) => (n, TokenSource::Tokenizer),
+                    None => (u64::from(rec.token_events), TokenSource::Events),
+                },
+            });
+        }
+        rec
+    }
+
+    fn finish_fail(&mut self, mut rec: RequestRecord, msg: String) -> RequestRecord {
+        rec.end = Instant::now();
+        rec.outcome = Outcome::Failure(self.redact(msg));
+        rec
+    }
+
+    fn redact(&self, msg: String) -> String {
+        match &self.shared.secret {
+            Some(s) if !s.is_empty() && msg.contains(s.as_str()) => {
+                msg.replace(s.as_str(), "[redacted]")
+            }
+            _ => msg,
+        }
+    }
+}
+
+fn fail_now(kind: usize, began: Instant, msg: String) -> RequestRecord {
+    // Connection failures have no request start; they are timed from the connect attempt.
+    RequestRecord::bare(kind, began, Instant::now(), Outcome::Failure(msg))
+}
+
+fn fmt_d(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+/// The error and its sources, joined, without addresses or other per-request values.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(cause) = src {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        src = cause.source();
+    }
+    s
+}
+
+async fn read_excerpt(body: &mut hyper::body::Incoming, deadline: Instant, max: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    while out.len() < max {
+        match timeout_at(deadline.into(), body.frame()).await {
+            Ok(Some(Ok(frame))) => {
+                if let Ok(d) = frame.into_data() {
+                    out.extend_from_slice(&d[..d.len().min(max - out.len())]);
+                }
+            }
+            _ => break,
+        }
+    }
+    out
+}
+
+/// Locust's message ("Received status code: N") plus the server's own explanation, if short.
+fn status_message(code: u16, body: &[u8], spec: &RequestSpec) -> String {
+    let mut msg = format!("Received status code: {code}");
+    let detail = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            let d = v
+                .get("detail")
+                .or_else(|| v.get("error").and_then(|e| e.get("message").or(Some(e))))?;
+            Some(match d {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+        });
+    let detail = detail.or_else(|| {
+        let text = String::from_utf8_lossy(body).trim().to_string();
+        (!text.is_empty() && !text.starts_with('<')).then_some(text)
+    });
+    if let Some(d) = detail {
+        msg.push_str(" (");
+        msg.push_str(&chunk::truncate(d.replace(['\n', '\r'], " "), 160));
+        msg.push(')');
+    }
+    if code == 404 && spec.path.ends_with("/api/chat/completions") && msg.contains("could not find")
+    {
+        msg.push_str(" — Open WebUI takes a bare uuid chat_id for a saved chat that does not exist; use --chat-id local");
+    }
+    msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(path: &str) -> RequestSpec {
+        let target = Target::parse("http://127.0.0.1:1").unwrap();
+        RequestSpec::new(&target, Method::POST, path, None, true)
+    }
+
+    #[test]
+    fn status_messages_name_the_cause() {
+        let s = spec("/api/chat/completions");
+        assert_eq!(status_message(500, b"", &s), "Received status code: 500");
+        assert_eq!(
+            status_message(401, br#"{"detail":"401 Unauthorized"}"#, &s),
+            "Received status code: 401 (401 Unauthorized)"
+        );
+        let m = status_message(
+            404,
+            br#"{"detail":"We could not find what you're looking for :/"}"#,
+            &s,
+        );
+        assert!(m.contains("use --chat-id local"), "{m}");
+        let m = status_message(
+            400,
+            br#"{"error":{"message":"bad model"}}"#,
+            &spec("/v1/chat/completions"),
+        );
+        assert_eq!(m, "Received status code: 400 (bad model)");
+        assert_eq!(
+            status_message(502, b"<html>gateway</html>", &s),
+            "Received status code: 502"
+        );
+    }
+
+    #[test]
+    fn bearer_is_sensitive() {
+        let v = bearer("sk-abc").unwrap();
+        assert!(v.is_sensitive());
+        assert!(bearer("bad\ntoken").is_none());
+    }
+}

@@ -1,0 +1,316 @@
+//! The validated, serializable run plan: everything a test needs, built from flags, the
+//! environment and `.env`, and the same plan that goes into reports (with the token redacted).
+
+use crate::client::Timeouts;
+use crate::workload::{ApiKind, ChatIdMode};
+use rand::Rng;
+use serde::{Deserialize, Serialize, Serializer};
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A secret (the Bearer token). Its `Debug`, `Display` and serialized forms never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+
+    /// The secret itself, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("[redacted]")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Secret(String::deserialize(d)?))
+    }
+}
+
+/// How long a closed-loop user waits between tasks (Locust's `wait_time`).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum WaitTime {
+    /// Uniformly random between `min_s` and `max_s` seconds.
+    Between {
+        /// Lower bound, seconds.
+        min_s: f64,
+        /// Upper bound, seconds.
+        max_s: f64,
+    },
+    /// Always `s` seconds.
+    Constant {
+        /// Seconds.
+        s: f64,
+    },
+    /// Start a task every `s` seconds (waits `s` minus the task's duration).
+    ConstantPacing {
+        /// Seconds between task starts.
+        s: f64,
+    },
+    /// At most `n` tasks per second per user.
+    ConstantThroughput {
+        /// Tasks per second.
+        n: f64,
+    },
+    /// No wait at all.
+    None,
+}
+
+/// Why a `--wait` value was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid wait time '{input}': {reason}; expected between(A,B), constant(S), constant_pacing(S), constant_throughput(N) or none")]
+pub struct WaitTimeError {
+    input: String,
+    reason: String,
+}
+
+impl FromStr for WaitTime {
+    type Err = WaitTimeError;
+
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        let err = |reason: &str| WaitTimeError {
+            input: input.to_string(),
+            reason: reason.to_string(),
+        };
+        let s: String = input.chars().filter(|c| !c.is_whitespace()).collect();
+        if s == "none" || s == "0" {
+            return Ok(WaitTime::None);
+        }
+        let (name, args) = s
+            .strip_suffix(')')
+            .and_then(|s| s.split_once('('))
+            .ok_or_else(|| err("not of the form name(args)"))?;
+        let nums: Vec<f64> = args
+            .split(',')
+            .map(|a| {
+                a.parse::<f64>()
+                    .map_err(|_| err(&format!("'{a}' is not a number")))
+            })
+            .collect::<Result<_, _>>()?;
+        if nums.iter().any(|n| !n.is_finite() || *n < 0.0) {
+            return Err(err("numbers must be finite and not negative"));
+        }
+        match (name, nums.as_slice()) {
+            ("between", [a, b]) if a <= b => Ok(WaitTime::Between {
+                min_s: *a,
+                max_s: *b,
+            }),
+            ("between", [_, _]) => Err(err("the first bound must not exceed the second")),
+            ("constant", [s]) => Ok(WaitTime::Constant { s: *s }),
+            ("constant_pacing", [s]) => Ok(WaitTime::ConstantPacing { s: *s }),
+            ("constant_throughput", [n]) if *n > 0.0 => Ok(WaitTime::ConstantThroughput { n: *n }),
+            ("constant_throughput", [_]) => Err(err("the rate must be above 0")),
+            ("between" | "constant" | "constant_pacing" | "constant_throughput", _) => {
+                Err(err("wrong number of arguments"))
+            }
+            _ => Err(err(&format!("unknown wait function '{name}'"))),
+        }
+    }
+}
+
+impl fmt::Display for WaitTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WaitTime::Between { min_s, max_s } => write!(f, "between({min_s},{max_s})"),
+            WaitTime::Constant { s } => write!(f, "constant({s})"),
+            WaitTime::ConstantPacing { s } => write!(f, "constant_pacing({s})"),
+            WaitTime::ConstantThroughput { n } => write!(f, "constant_throughput({n})"),
+            WaitTime::None => f.write_str("none"),
+        }
+    }
+}
+
+impl WaitTime {
+    /// The wait after a task that took `task`.
+    pub fn next(&self, rng: &mut impl Rng, task: Duration) -> Duration {
+        let secs = |s: f64| Duration::from_secs_f64(s.max(0.0));
+        match *self {
+            WaitTime::Between { min_s, max_s } if max_s > min_s => {
+                secs(rng.random_range(min_s..=max_s))
+            }
+            WaitTime::Between { min_s, .. } => secs(min_s),
+            WaitTime::Constant { s } => secs(s),
+            WaitTime::ConstantPacing { s } => secs(s).saturating_sub(task),
+            WaitTime::ConstantThroughput { n } => secs(1.0 / n).saturating_sub(task),
+            WaitTime::None => Duration::ZERO,
+        }
+    }
+}
+
+/// Everything a test run needs, validated.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Plan {
+    /// Base URL of the target.
+    pub host: String,
+    /// Bearer token (never shown).
+    pub token: Option<Secret>,
+    /// Model id sent in the body.
+    pub model: String,
+    /// API flavour.
+    pub api: ApiKind,
+    /// Open WebUI `chat_id` mode.
+    pub chat_id: ChatIdMode,
+    /// The user message.
+    pub prompt: String,
+    /// `max_tokens` in the body, if any.
+    pub max_tokens: Option<u32>,
+    /// Extra body fields.
+    pub body: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Number of simulated users.
+    pub users: u64,
+    /// Users started per second.
+    pub spawn_rate: f64,
+    /// Wait between tasks.
+    pub wait: WaitTime,
+    /// Stop after this long (None: until stopped).
+    #[serde(with = "opt_duration")]
+    pub run_time: Option<Duration>,
+    /// Stop after this many requests.
+    pub max_requests: Option<u64>,
+    /// How long in-flight requests may finish after stop before they are cancelled.
+    #[serde(with = "crate::client::humantime_serde_compat")]
+    pub stop_timeout: Duration,
+    /// Per-phase request time limits.
+    pub timeouts: Timeouts,
+    /// Skip non-JSON events instead of failing.
+    pub lenient: bool,
+}
+
+mod opt_duration {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_str(&humantime::format_duration(*d).to_string()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|s| humantime::parse_duration(&s).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+impl Plan {
+    /// A plan with the seed's defaults for `host` and `model`.
+    pub fn new(host: impl Into<String>, model: impl Into<String>) -> Self {
+        Self {
+            host: host.into(),
+            token: None,
+            model: model.into(),
+            api: ApiKind::Openwebui,
+            chat_id: ChatIdMode::Local,
+            prompt: "Hello there!".into(),
+            max_tokens: None,
+            body: None,
+            users: 1,
+            spawn_rate: 1.0,
+            wait: WaitTime::Between {
+                min_s: 1.0,
+                max_s: 5.0,
+            },
+            run_time: None,
+            max_requests: None,
+            stop_timeout: Duration::from_secs(10),
+            timeouts: Timeouts::default(),
+            lenient: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn parses_wait_times() {
+        assert_eq!(
+            "between(1, 5)".parse::<WaitTime>().unwrap(),
+            WaitTime::Between {
+                min_s: 1.0,
+                max_s: 5.0
+            }
+        );
+        assert_eq!(
+            "constant(0.5)".parse::<WaitTime>().unwrap(),
+            WaitTime::Constant { s: 0.5 }
+        );
+        assert_eq!(
+            "constant_pacing(2)".parse::<WaitTime>().unwrap(),
+            WaitTime::ConstantPacing { s: 2.0 }
+        );
+        assert_eq!(
+            "constant_throughput(4)".parse::<WaitTime>().unwrap(),
+            WaitTime::ConstantThroughput { n: 4.0 }
+        );
+        assert_eq!("none".parse::<WaitTime>().unwrap(), WaitTime::None);
+        for bad in [
+            "between(5,1)",
+            "between(1)",
+            "sometimes(1)",
+            "constant(x)",
+            "constant(-1)",
+            "constant_throughput(0)",
+            "1-5",
+        ] {
+            let e = bad.parse::<WaitTime>().unwrap_err().to_string();
+            assert!(e.contains(bad), "{e}");
+        }
+    }
+
+    #[test]
+    fn wait_durations() {
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
+        let task = Duration::from_millis(300);
+        for _ in 0..100 {
+            let w = WaitTime::Between {
+                min_s: 1.0,
+                max_s: 5.0,
+            }
+            .next(&mut rng, task);
+            assert!(w >= Duration::from_secs(1) && w <= Duration::from_secs(5));
+        }
+        assert_eq!(
+            WaitTime::ConstantPacing { s: 1.0 }.next(&mut rng, task),
+            Duration::from_millis(700)
+        );
+        assert_eq!(
+            WaitTime::ConstantThroughput { n: 2.0 }.next(&mut rng, task),
+            Duration::from_millis(200)
+        );
+        assert_eq!(
+            WaitTime::ConstantPacing { s: 0.1 }.next(&mut rng, task),
+            Duration::ZERO
+        );
+    }
+
+    #[test]
+    fn secret_never_shows() {
+        let mut p = Plan::new("http://x", "m");
+        p.token = Some(Secret::new("sk-very-secret"));
+        let json = serde_json::to_string(&p).unwrap();
+        assert!(!json.contains("sk-very-secret"));
+        assert!(!format!("{p:?}").contains("sk-very-secret"));
+    }
+}

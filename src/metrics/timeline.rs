@@ -1,0 +1,112 @@
+//! The per-second timeline: one point per collector tick, with "current" percentiles taken over
+//! a sliding window of recent deltas (Locust shows current figures the same way).
+
+use super::{Metric, StatsSet};
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+
+/// One point of the timeline.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TimelinePoint {
+    /// Wall-clock time of the tick, seconds since the Unix epoch.
+    pub unix_s: f64,
+    /// Seconds since the test started.
+    pub elapsed_s: f64,
+    /// Running users (closed loop) or in-flight requests (open loop).
+    pub users: u64,
+    /// Requests finished per second over the window.
+    pub rps: f64,
+    /// Failures per second over the window.
+    pub fps: f64,
+    /// Output tokens per second over the window (successful requests).
+    pub output_tokens_per_s: f64,
+    /// Current median response time (E2E, all finished requests), ms.
+    pub e2e_p50_ms: f64,
+    /// Current 95th percentile response time, ms.
+    pub e2e_p95_ms: f64,
+    /// Current median TTFT, ms.
+    pub ttft_p50_ms: f64,
+    /// Current 95th percentile TTFT, ms.
+    pub ttft_p95_ms: f64,
+    /// Cumulative finished requests.
+    pub total_requests: u64,
+    /// Cumulative failures.
+    pub total_failures: u64,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    seconds: f64,
+    requests: u64,
+    failures: u64,
+    tokens: u64,
+    response_time: Metric,
+    ttft: Metric,
+}
+
+/// Sliding window over the last few deltas.
+#[derive(Debug)]
+pub struct Window {
+    slots: VecDeque<Slot>,
+    len: usize,
+}
+
+impl Window {
+    /// A window over the last `len` deltas (at least 1).
+    pub fn new(len: usize) -> Self {
+        Self {
+            slots: VecDeque::new(),
+            len: len.max(1),
+        }
+    }
+
+    /// Adds a delta covering `seconds` of wall time.
+    pub fn push(&mut self, delta: &StatsSet, seconds: f64) {
+        let total = delta.total();
+        if self.slots.len() == self.len {
+            self.slots.pop_front();
+        }
+        self.slots.push_back(Slot {
+            seconds,
+            requests: total.requests,
+            failures: total.failures,
+            tokens: total.output_tokens.sum(),
+            response_time: total.response_time_us,
+            ttft: total.ttft_us,
+        });
+    }
+
+    /// Forgets all deltas.
+    pub fn clear(&mut self) {
+        self.slots.clear();
+    }
+
+    /// A timeline point from the window; the caller fills time, users and totals.
+    pub fn point(&self) -> TimelinePoint {
+        let seconds: f64 = self.slots.iter().map(|s| s.seconds).sum();
+        let per_s = |n: u64| {
+            if seconds > 0.0 {
+                n as f64 / seconds
+            } else {
+                0.0
+            }
+        };
+        let mut rt = Metric::new();
+        let mut ttft = Metric::new();
+        for s in &self.slots {
+            rt.add(&s.response_time);
+            ttft.add(&s.ttft);
+        }
+        let ms = |m: &Metric, q: f64| m.quantile(q).map_or(0.0, |v| v as f64 / 1000.0);
+        TimelinePoint {
+            rps: per_s(self.slots.iter().map(|s| s.requests).sum()),
+            fps: per_s(self.slots.iter().map(|s| s.failures).sum()),
+            output_tokens_per_s: per_s(self.slots.iter().map(|s| s.tokens).sum()),
+            e2e_p50_ms: ms(&rt, 0.5),
+            e2e_p95_ms: ms(&rt, 0.95),
+            ttft_p50_ms: ms(&ttft, 0.5),
+            ttft_p95_ms: ms(&ttft, 0.95),
+            ..TimelinePoint::default()
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! Console output: the live table printed every few seconds while a test runs, and the final
+//! summary (stats, LLM metrics, failures). Locust's columns plus TTFT, TPOT and tokens/s.
+
+use crate::engine::{RunResult, Snapshot};
+use crate::metrics::{NameStats, RequestKind, StatsSet};
+use comfy_table::{presets, CellAlignment, ContentArrangement, Table};
+use std::fmt::Write as _;
+
+fn ms(us: Option<u64>) -> String {
+    us.map_or_else(|| "-".into(), |v| format!("{:.0}", v as f64 / 1000.0))
+}
+
+fn ms_f(us: Option<f64>) -> String {
+    us.map_or_else(|| "-".into(), |v| format!("{:.0}", v / 1000.0))
+}
+
+fn ms_q(m: &crate::metrics::Metric, q: f64) -> String {
+    ms(m.quantile(q))
+}
+
+fn new_table(header: Vec<&str>) -> Table {
+    let mut t = Table::new();
+    t.load_preset(presets::UTF8_HORIZONTAL_ONLY)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(header);
+    t
+}
+
+fn align_numbers(t: &mut Table, from: usize) {
+    for i in from..t.column_count() {
+        if let Some(c) = t.column_mut(i) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+}
+
+fn stats_row(method: &str, name: &str, s: &NameStats, elapsed_s: f64) -> Vec<String> {
+    let per_s = |n: u64| {
+        if elapsed_s > 0.0 {
+            format!("{:.2}", n as f64 / elapsed_s)
+        } else {
+            "0.00".into()
+        }
+    };
+    let fail_pct = if s.requests > 0 {
+        s.failures as f64 * 100.0 / s.requests as f64
+    } else {
+        0.0
+    };
+    vec![
+        method.to_string(),
+        name.to_string(),
+        s.requests.to_string(),
+        format!("{}({:.2}%)", s.failures, fail_pct),
+        ms_f(s.response_time_us.mean()),
+        ms(s.response_time_us.min()),
+        ms(s.response_time_us.max()),
+        ms_q(&s.response_time_us, 0.5),
+        per_s(s.requests),
+        per_s(s.failures),
+        ms_q(&s.ttft_us, 0.5),
+        ms_q(&s.ttft_us, 0.95),
+        ms_q(&s.tpot_us, 0.5),
+        per_s(s.output_tokens.sum()),
+    ]
+}
+
+/// The stats table: one row per request kind plus Aggregated. Rates are over `elapsed_s`.
+pub fn stats_table(kinds: &[RequestKind], stats: &StatsSet, elapsed_s: f64) -> String {
+    let mut t = new_table(vec![
+        "Type",
+        "Name",
+        "# reqs",
+        "# fails",
+        "Avg",
+        "Min",
+        "Max",
+        "Med",
+        "req/s",
+        "fail/s",
+        "TTFT p50",
+        "TTFT p95",
+        "TPOT p50",
+        "out tok/s",
+    ]);
+    for (i, row) in stats.rows.iter().enumerate() {
+        let (m, n) = kinds
+            .get(i)
+            .map_or(("", "?"), |k| (k.method.as_str(), k.name.as_str()));
+        t.add_row(stats_row(m, n, row, elapsed_s));
+    }
+    t.add_row(stats_row("", "Aggregated", &stats.total(), elapsed_s));
+    align_numbers(&mut t, 2);
+    t.to_string()
+}
+
+/// One live report: a status line and the stats table (times in ms).
+pub fn live(kinds: &[RequestKind], snap: &Snapshot) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "[{:>6.1}s] {:?}: {} users ({} in flight), current {:.1} req/s, {:.1} fail/s, {:.0} tok/s, TTFT p50 {:.0} ms",
+        snap.elapsed_s,
+        snap.state,
+        snap.users,
+        snap.in_flight,
+        snap.point.rps,
+        snap.point.fps,
+        snap.point.output_tokens_per_s,
+        snap.point.ttft_p50_ms
+    );
+    out.push_str(&stats_table(kinds, &snap.stats, snap.elapsed_s));
+    out.push('\n');
+    out
+}
+
+/// The LLM metrics table of the Aggregated row (ms; tokens for output tokens).
+pub fn llm_table(total: &NameStats) -> String {
+    let mut t = new_table(vec![
+        "Metric", "count", "min", "mean", "p50", "p90", "p95", "p99", "max",
+    ]);
+    let rows: [(&str, &crate::metrics::Metric, f64); 7] = [
+        ("TTFB (ms)", &total.ttfb_us, 1000.0),
+        ("TTFT (ms)", &total.ttft_us, 1000.0),
+        ("TPOT (ms)", &total.tpot_us, 1000.0),
+        ("ITL (ms)", &total.itl_us, 1000.0),
+        ("E2E (ms)", &total.e2e_us, 1000.0),
+        ("Output tokens", &total.output_tokens, 1.0),
+        ("Connect (ms)", &total.connect_us, 1000.0),
+    ];
+    for (name, m, scale) in rows {
+        let s = m.summary(scale);
+        let f = |v: f64| {
+            if s.count == 0 {
+                "-".to_string()
+            } else {
+                format!("{v:.1}")
+            }
+        };
+        t.add_row(vec![
+            name.to_string(),
+            s.count.to_string(),
+            f(s.min),
+            f(s.mean),
+            f(s.p50),
+            f(s.p90),
+            f(s.p95),
+            f(s.p99),
+            f(s.max),
+        ]);
+    }
+    align_numbers(&mut t, 1);
+    t.to_string()
+}
+
+/// The failures table, most frequent first.
+pub fn failures_table(kinds: &[RequestKind], stats: &StatsSet) -> String {
+    let mut t = new_table(vec!["# occurrences", "Method", "Name", "Error"]);
+    for (k, e) in stats.failures_sorted() {
+        let (m, n) = kinds
+            .get(k.kind)
+            .map_or(("", "?"), |k| (k.method.as_str(), k.name.as_str()));
+        t.add_row(vec![
+            e.count.to_string(),
+            m.to_string(),
+            n.to_string(),
+            k.message.clone(),
+        ]);
+    }
+    t.to_string()
+}
+
+/// The final summary printed at the end of a test.
+pub fn summary(result: &RunResult) -> String {
+    let total = result.stats.total();
+    let doc = crate::report::json::summary(&total);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n=== gsai-load summary: {} against {} ({:?} after {:.1}s) ===",
+        result.plan.model, result.plan.host, result.stop_reason, result.duration_s
+    );
+    out.push_str(&stats_table(&result.kinds, &result.stats, total.span_s()));
+    out.push('\n');
+    out.push_str(&llm_table(&total));
+    out.push('\n');
+    let sources: Vec<String> = doc
+        .token_sources
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(s, n)| format!("{s} {n}"))
+        .collect();
+    let _ = writeln!(
+        out,
+        "Requests: {} finished ({} ok, {} failed), {} cancelled at stop | {:.2} req/s | {} output tokens, {:.1} tok/s | token counts from: {}",
+        doc.requests,
+        doc.successes,
+        doc.failures,
+        doc.cancelled,
+        doc.rps,
+        doc.output_tokens,
+        doc.output_tokens_per_s,
+        if sources.is_empty() { "-".to_string() } else { sources.join(", ") }
+    );
+    if !result.stats.failures.is_empty() {
+        out.push_str("\nFailures:\n");
+        out.push_str(&failures_table(&result.kinds, &result.stats));
+        out.push('\n');
+    }
+    out
+}
