@@ -129,7 +129,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             return Ok(Duration::from_secs_f64(secs));
         }
     }
-    humantime::parse_duration(s.trim()).map_err(|e| format!("'{s}' is not a duration ({e}); use e.g. 30s, 5m, 1h30m"))
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("'{s}' is not a duration ({e}); use e.g. 30s, 5m, 1h30m"))
 }
 
 /// A configuration error: names what to fix.
@@ -154,8 +155,16 @@ pub enum ConfigError {
 impl RunArgs {
     /// Validates the flags into a plan.
     pub fn to_plan(&self) -> Result<Plan, ConfigError> {
-        let host = self.host.clone().filter(|h| !h.trim().is_empty()).ok_or(ConfigError::MissingHost)?;
-        let model = self.model.clone().filter(|m| !m.trim().is_empty()).ok_or(ConfigError::MissingModel)?;
+        let host = self
+            .host
+            .clone()
+            .filter(|h| !h.trim().is_empty())
+            .ok_or(ConfigError::MissingHost)?;
+        let model = self
+            .model
+            .clone()
+            .filter(|m| !m.trim().is_empty())
+            .ok_or(ConfigError::MissingModel)?;
         let invalid = |flag, reason: &str| ConfigError::Invalid {
             flag,
             reason: reason.to_string(),
@@ -176,13 +185,23 @@ impl RunArgs {
             None => None,
             Some(text) => match serde_json::from_str::<serde_json::Value>(text) {
                 Ok(serde_json::Value::Object(map)) => Some(map),
-                Ok(_) => return Err(invalid("--body", "must be a JSON object, e.g. '{\"temperature\":0}'")),
+                Ok(_) => {
+                    return Err(invalid(
+                        "--body",
+                        "must be a JSON object, e.g. '{\"temperature\":0}'",
+                    ))
+                }
                 Err(e) => return Err(invalid("--body", &format!("is not valid JSON ({e})"))),
             },
         };
         let defaults = Timeouts::default();
         let mut plan = Plan::new(host.trim(), model.trim());
-        plan.token = self.token.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(Secret::new);
+        plan.token = self
+            .token
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(Secret::new);
         plan.api = self.api.unwrap_or(ApiKind::Openwebui);
         plan.chat_id = self.chat_id.unwrap_or(ChatIdMode::Local);
         plan.prompt = self.prompt.clone().unwrap_or_else(|| "Hello there!".into());
@@ -190,7 +209,10 @@ impl RunArgs {
         plan.body = body;
         plan.users = self.users;
         plan.spawn_rate = self.spawn_rate;
-        plan.wait = self.wait.unwrap_or(WaitTime::Between { min_s: 1.0, max_s: 5.0 });
+        plan.wait = self.wait.unwrap_or(WaitTime::Between {
+            min_s: 1.0,
+            max_s: 5.0,
+        });
         plan.run_time = self.run_time;
         plan.max_requests = self.max_requests;
         plan.stop_timeout = self.stop_timeout.unwrap_or(Duration::from_secs(10));

@@ -4,10 +4,14 @@
 //! [`client`] → [`sse`] → [`metrics`] → [`report`]. [`mock`] is the built-in mock server.
 #![warn(missing_docs)]
 
+pub mod app;
+pub mod bench;
+pub mod cli;
 pub mod client;
 pub mod config;
 pub mod engine;
 pub mod metrics;
+pub mod mock;
 pub mod report;
 pub mod sse;
 pub mod workload;

@@ -1,1 +1,32 @@
-fn main() {}
+//! The `gsai-load` binary: load `.env`, parse flags, run, print the error chain, exit.
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    if let Err(e) = dotenvy::dotenv() {
+        if !e.not_found() {
+            eprintln!("error: could not read .env in the working directory: {e} (fix the file or remove it)");
+            return ExitCode::from(gsai_load::app::EXIT_USAGE);
+        }
+    }
+    let cli = gsai_load::cli::Cli::parse();
+    gsai_load::app::raise_fd_limit();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(gsai_load::app::EXIT_USAGE);
+        }
+    };
+    match runtime.block_on(gsai_load::app::main(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(gsai_load::app::EXIT_USAGE)
+        }
+    }
+}

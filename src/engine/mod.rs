@@ -73,6 +73,8 @@ pub struct Snapshot {
     pub point: TimelinePoint,
     /// Cumulative statistics.
     pub stats: StatsSet,
+    /// The stats rows' identities, indexed like `stats.rows`.
+    pub kinds: Arc<[RequestKind]>,
 }
 
 /// Everything a finished test measured.
@@ -100,6 +102,17 @@ enum Command {
     Reset,
 }
 
+/// A cloneable means to stop a test (e.g. from a signal handler).
+#[derive(Clone)]
+pub struct Stopper(mpsc::UnboundedSender<Command>);
+
+impl Stopper {
+    /// Stops the test, as [`RunHandle::stop`].
+    pub fn stop(&self) {
+        let _ = self.0.send(Command::Stop);
+    }
+}
+
 /// Control and observation of a running test.
 pub struct RunHandle {
     commands: mpsc::UnboundedSender<Command>,
@@ -121,6 +134,11 @@ impl RunHandle {
     /// Forgets statistics gathered so far (the test goes on).
     pub fn reset_stats(&self) {
         let _ = self.commands.send(Command::Reset);
+    }
+
+    /// A cloneable stopper.
+    pub fn stopper(&self) -> Stopper {
+        Stopper(self.commands.clone())
     }
 
     /// A receiver of the once-a-second snapshots.
@@ -204,6 +222,7 @@ pub fn start(plan: Plan) -> Result<RunHandle, EngineError> {
         in_flight: 0,
         point: TimelinePoint::default(),
         stats: StatsSet::new(kinds.len()),
+        kinds: kinds.clone().into(),
     });
     let (snap_tx, snap_rx) = watch::channel(first);
     let task = tokio::spawn(run(plan, kinds, ctx, rx, snap_tx));
@@ -232,7 +251,7 @@ async fn run(
     let mut spawn_rate = plan.spawn_rate.max(0.001);
     let mut spawned_at = started;
     let mut spawn_debt = 0.0f64;
-    let mut collector = Collector::new(kinds.len());
+    let mut collector = Collector::new(kinds.clone().into());
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut spawn_tick = tokio::time::interval(Duration::from_millis(10));
@@ -327,6 +346,7 @@ async fn run(
 
 /// Drains the shards, keeps the cumulative stats and timeline, and publishes snapshots.
 struct Collector {
+    kinds: Arc<[RequestKind]>,
     cumulative: StatsSet,
     window: Window,
     timeline: Vec<TimelinePoint>,
@@ -334,9 +354,10 @@ struct Collector {
 }
 
 impl Collector {
-    fn new(kinds: usize) -> Self {
+    fn new(kinds: Arc<[RequestKind]>) -> Self {
         Self {
-            cumulative: StatsSet::new(kinds),
+            cumulative: StatsSet::new(kinds.len()),
+            kinds,
             window: Window::new(5),
             timeline: Vec::new(),
             last: Instant::now(),
@@ -381,6 +402,7 @@ impl Collector {
             in_flight: ctx.in_flight.load(Ordering::Relaxed),
             point,
             stats: self.cumulative.clone(),
+            kinds: self.kinds.clone(),
         }));
     }
 }

@@ -21,6 +21,8 @@ fn ms_q(m: &crate::metrics::Metric, q: f64) -> String {
 fn new_table(header: Vec<&str>) -> Table {
     let mut t = Table::new();
     t.load_preset(presets::UTF8_HORIZONTAL_ONLY)
+        .remove_style(comfy_table::TableComponent::HorizontalLines)
+        .remove_style(comfy_table::TableComponent::MiddleIntersections)
         .set_content_arrangement(ContentArrangement::Disabled)
         .set_header(header);
     t

@@ -1,0 +1,184 @@
+//! The built-in mock LLM server: Open WebUI's and OpenAI's streaming chat completions with
+//! configurable timing, a capacity model and fault injection, for tests, the demo and benchmarks.
+//!
+//! It shares nothing with the client side but the wire format.
+
+mod args;
+mod body;
+mod counters;
+mod render;
+mod request;
+mod server;
+#[cfg(test)]
+mod tests;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use args::MockArgs;
+pub use counters::{Counters, CountersSnapshot};
+
+/// How the mock behaves. `Default` imitates a small hosted model behind Open WebUI.
+#[derive(Clone, Debug)]
+pub struct MockConfig {
+    /// Delay before the first content token, counted from the start of generation (the role
+    /// chunk goes out at once with the headers).
+    pub ttft: Duration,
+    /// Gap between content tokens.
+    pub itl: Duration,
+    /// Content tokens per completion, capped by the request's `max_tokens` / `max_completion_tokens`.
+    pub tokens: u32,
+    /// If set, chat and model requests need `Authorization: Bearer <token>`, else 401.
+    pub token: Option<String>,
+    /// Accepted model ids; empty accepts any. An unknown model is 400 (Open WebUI) or 404 (`/v1`).
+    pub models: Vec<String>,
+    /// Open WebUI path: send a usage chunk before `[DONE]`. The OpenAI path sends one only when
+    /// the request sets `stream_options.include_usage`.
+    pub usage: bool,
+    /// Open WebUI path: a `chat_id` without the `local:` prefix (e.g. a bare uuid) is 404, as on
+    /// a real Open WebUI 0.12 for a non-admin user.
+    pub strict_chat_id: bool,
+    /// Fault probabilities, drawn per request.
+    pub faults: FaultRates,
+    /// Capacity model: at most this many generations at once. Others wait in a queue before
+    /// their TTFT clock starts, so TTFT grows under overload as on a real server.
+    pub max_concurrent: Option<usize>,
+    /// Seed for fault draws, for reproducible fault counts; random if `None`.
+    pub seed: Option<u64>,
+}
+
+impl Default for MockConfig {
+    fn default() -> Self {
+        MockConfig {
+            ttft: Duration::from_millis(150),
+            itl: Duration::from_millis(15),
+            tokens: 30,
+            token: None,
+            models: Vec::new(),
+            usage: true,
+            strict_chat_id: true,
+            faults: FaultRates::default(),
+            max_concurrent: None,
+            seed: None,
+        }
+    }
+}
+
+/// Per-request probabilities, each in [0, 1], of the injectable faults. They are mutually
+/// exclusive outcomes of one draw, so each happens at exactly its rate while they sum to ≤ 1.
+/// The same faults can be forced per request with the header `x-mock-scenario`.
+#[derive(Default, Clone, Copy, Debug, PartialEq)]
+pub struct FaultRates {
+    /// `500 {"detail":"Internal Server Error"}`.
+    pub http_500: f64,
+    /// `429 {"detail":"Too Many Requests"}` with `retry-after: 1`.
+    pub http_429: f64,
+    /// The connection is cut after half the tokens, without `[DONE]`.
+    pub drop: f64,
+    /// One invalid-JSON event after half the tokens; the stream then finishes normally.
+    pub malformed: f64,
+    /// After half the tokens, Open WebUI's `{"error":{"message":"Chat completion stream failed"}}`
+    /// event, then `[DONE]`.
+    pub stream_error: f64,
+}
+
+/// Serves until `shutdown` is cancelled; then stops accepting, closes open connections (their
+/// streams count as `client_aborted`), and returns.
+pub async fn serve(
+    listener: TcpListener,
+    config: MockConfig,
+    counters: Arc<Counters>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    server::serve(listener, config, counters, shutdown).await
+}
+
+/// Binds `127.0.0.1:0` and serves `config` on the current tokio runtime.
+pub async fn start(config: MockConfig) -> std::io::Result<MockServer> {
+    start_on(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), config).await
+}
+
+/// Binds `addr` and serves `config` on the current tokio runtime.
+pub async fn start_on(addr: SocketAddr, config: MockConfig) -> std::io::Result<MockServer> {
+    let listener = TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let counters = Arc::new(Counters::default());
+    let token = CancellationToken::new();
+    let task = tokio::spawn(serve(
+        listener,
+        config,
+        Arc::clone(&counters),
+        token.clone(),
+    ));
+    Ok(MockServer {
+        addr,
+        counters,
+        token,
+        task,
+    })
+}
+
+/// A running mock started by [`start`] or [`start_on`]. Dropping it cancels the server without
+/// waiting; [`MockServer::shutdown`] also waits until every connection is closed.
+#[derive(Debug)]
+pub struct MockServer {
+    addr: SocketAddr,
+    counters: Arc<Counters>,
+    token: CancellationToken,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl MockServer {
+    /// The bound address (with the real port when bound to port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR`, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The counters now.
+    pub fn counters(&self) -> CountersSnapshot {
+        self.counters.snapshot()
+    }
+
+    /// Stops the server and waits until it has closed every connection, so counters are final.
+    pub async fn shutdown(mut self) {
+        self.token.cancel();
+        // A panicked or already-finished server task has nothing left to wait for.
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for MockServer {
+    fn drop(&mut self) {
+        self.token.cancel();
+    }
+}
+
+/// The `gsai-load mock` subcommand: binds `args.bind`, announces the address on stderr, and
+/// serves until `shutdown` is cancelled.
+pub async fn run(args: MockArgs, shutdown: CancellationToken) -> std::io::Result<()> {
+    let listener = TcpListener::bind(args.bind).await.map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("cannot listen on --bind {}: {e}", args.bind),
+        )
+    })?;
+    let addr = listener.local_addr()?;
+    eprintln!("mock listening on http://{addr} (POST /api/chat/completions, /v1/chat/completions)");
+    serve(
+        listener,
+        args.to_config(),
+        Arc::new(Counters::default()),
+        shutdown,
+    )
+    .await
+}
