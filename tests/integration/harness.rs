@@ -1,0 +1,62 @@
+//! Shared helpers: start the mock, build plans, run the engine to completion.
+
+use gsai_load::config::{Plan, Secret, WaitTime};
+use gsai_load::engine::{self, RunResult};
+use gsai_load::metrics::NameStats;
+use gsai_load::mock::{self, MockConfig, MockServer};
+use std::time::Duration;
+
+pub const TOKEN: &str = "sk-test-secret-7c1d";
+
+/// A mock with small delays and the test token.
+pub fn fast_config() -> MockConfig {
+    MockConfig {
+        ttft: Duration::from_millis(5),
+        itl: Duration::from_millis(1),
+        tokens: 5,
+        token: Some(TOKEN.to_string()),
+        seed: Some(7),
+        ..MockConfig::default()
+    }
+}
+
+pub async fn start_mock(config: MockConfig) -> MockServer {
+    mock::start(config)
+        .await
+        .expect("mock starts on 127.0.0.1:0")
+}
+
+/// A plan against `mock`: no wait, stops after `max_requests`.
+pub fn plan(mock: &MockServer, users: u64, max_requests: u64) -> Plan {
+    let mut p = Plan::new(mock.base_url(), "test-model");
+    p.token = Some(Secret::new(TOKEN));
+    p.users = users;
+    p.spawn_rate = 1000.0;
+    p.wait = WaitTime::None;
+    p.max_requests = Some(max_requests);
+    p.run_time = Some(Duration::from_secs(60));
+    p.stop_timeout = Duration::from_secs(10);
+    p
+}
+
+pub async fn run(plan: Plan) -> RunResult {
+    engine::start(plan).expect("valid plan").wait().await
+}
+
+pub fn total(r: &RunResult) -> NameStats {
+    r.stats.total()
+}
+
+/// Count of failures whose message starts with `prefix`.
+pub fn failures_starting(r: &RunResult, prefix: &str) -> u64 {
+    r.stats
+        .failures
+        .iter()
+        .filter(|(k, _)| k.message.starts_with(prefix))
+        .map(|(_, e)| e.count)
+        .sum()
+}
+
+pub fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
