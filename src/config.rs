@@ -191,6 +191,9 @@ pub struct Plan {
     pub timeouts: Timeouts,
     /// Skip non-JSON events instead of failing.
     pub lenient: bool,
+    /// Per-request SLOs (`--slo`): a success that meets all of them is "good" (goodput).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slo: Vec<crate::criteria::slo::SloRule>,
 }
 
 mod opt_duration {
@@ -234,6 +237,7 @@ impl Plan {
             stop_timeout: Duration::from_secs(10),
             timeouts: Timeouts::default(),
             lenient: false,
+            slo: Vec::new(),
         }
     }
 }

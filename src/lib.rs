@@ -1,7 +1,8 @@
 //! gsai-load: a load tester for streaming (SSE) LLM chat-completion APIs.
 //!
 //! Modules follow the data's path: [`cli`] → [`config`] → [`workload`] → [`engine`] →
-//! [`client`] → [`sse`] → [`metrics`] → [`report`]. [`mock`] is the built-in mock server.
+//! [`client`] → [`sse`] → [`metrics`] → [`report`]. [`criteria`] holds SLOs and thresholds;
+//! [`mock`] is the built-in mock server.
 #![warn(missing_docs)]
 
 pub mod app;
@@ -9,6 +10,7 @@ pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod criteria;
 pub mod engine;
 pub mod metrics;
 pub mod mock;

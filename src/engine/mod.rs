@@ -192,7 +192,8 @@ pub fn start(plan: Plan) -> Result<RunHandle, EngineError> {
         method: "POST".into(),
         name: template.path.clone(),
     }];
-    let recorder = Arc::new(ShardedRecorder::new(shard_count(), kinds.len(), None));
+    let slo = (!plan.slo.is_empty()).then(|| crate::criteria::slo::check(plan.slo.clone()));
+    let recorder = Arc::new(ShardedRecorder::new(shard_count(), kinds.len(), slo));
     let client = Arc::new(ClientShared {
         target,
         timeouts: plan.timeouts,

@@ -15,6 +15,6 @@ mod timeline;
 
 pub use metric::{Metric, MetricSummary};
 pub use record::{Outcome, RequestRecord, TokenSource};
-pub use shards::ShardedRecorder;
+pub use shards::{ShardedRecorder, SloCheck};
 pub use stats::{FailureEntry, FailureKey, NameStats, RequestKind, StatsSet};
 pub use timeline::{TimelinePoint, Window};

@@ -47,6 +47,9 @@ pub struct NameStats {
     pub itl_us: Metric,
     /// Output tokens per request.
     pub output_tokens: Metric,
+    /// Per-request output speed: output tokens / E2E seconds, in thousandths of a token per
+    /// second (HDR keeps integers; milli-units keep 3 significant digits for slow streams).
+    pub output_tps_milli: Metric,
     /// Number of requests whose token count came from each [`TokenSource`] (by `index()`).
     pub token_sources: [u64; 3],
     /// Earliest request start, µs since the Unix epoch (0 = none yet).
@@ -114,6 +117,11 @@ impl NameStats {
         if let Some((tokens, source)) = rec.output_tokens {
             self.output_tokens.record(tokens);
             self.token_sources[source.index()] += 1;
+            let e2e_s = rec.e2e().as_secs_f64();
+            if e2e_s > 0.0 {
+                self.output_tps_milli
+                    .record((tokens as f64 * 1000.0 / e2e_s).round() as u64);
+            }
         }
     }
 
@@ -139,7 +147,7 @@ impl NameStats {
         self.last_end_unix_us = self.last_end_unix_us.max(other.last_end_unix_us);
     }
 
-    fn metrics(&self) -> [&Metric; 9] {
+    fn metrics(&self) -> [&Metric; 10] {
         [
             &self.response_time_us,
             &self.connect_us,
@@ -150,10 +158,11 @@ impl NameStats {
             &self.tpot_us,
             &self.itl_us,
             &self.output_tokens,
+            &self.output_tps_milli,
         ]
     }
 
-    fn metrics_mut(&mut self) -> [&mut Metric; 9] {
+    fn metrics_mut(&mut self) -> [&mut Metric; 10] {
         [
             &mut self.response_time_us,
             &mut self.connect_us,
@@ -164,6 +173,7 @@ impl NameStats {
             &mut self.tpot_us,
             &mut self.itl_us,
             &mut self.output_tokens,
+            &mut self.output_tps_milli,
         ]
     }
 

@@ -1,9 +1,19 @@
-//! The `--json` result: a stable, documented schema (docs/json-schema.md), versioned by
+//! The `--json` result: a stable, documented schema (docs/outputs.md), versioned by
 //! `schema_version`. The plan inside has the token redacted by [`crate::config::Secret`].
+//!
+//! Keys added after the first layout are additive (schema_version stays 1) and optional when
+//! read: `summary.good/goodput/good_fraction`, `metrics.output_tokens_per_s`, `thresholds`,
+//! `threshold_abort`, `stats_history` and `raw` (lossless histograms, which [`rebuild`] needs).
 
+use super::history::HistoryTick;
+use super::raw::{self, RawError, RawStats};
+use super::Extras;
 use crate::config::Plan;
+use crate::criteria::threshold::ThresholdResult;
 use crate::engine::{RunResult, StopReason};
-use crate::metrics::{MetricSummary, NameStats, RequestKind, TimelinePoint};
+use crate::metrics::{
+    FailureEntry, FailureKey, MetricSummary, NameStats, RequestKind, TimelinePoint,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -36,6 +46,18 @@ pub struct JsonResult {
     pub failures: Vec<FailureRow>,
     /// One point a second.
     pub timeline: Vec<TimelinePoint>,
+    /// Each `--threshold`, judged at the end.
+    #[serde(default)]
+    pub thresholds: Vec<ThresholdResult>,
+    /// The threshold that stopped the test early (`--threshold-abort`), if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold_abort: Option<ThresholdResult>,
+    /// Locust's per-second stats history (what `PREFIX_stats_history.csv` holds), when recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stats_history: Vec<HistoryTick>,
+    /// Lossless statistics (HDR histograms) for `gsai-load report`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<RawStats>,
 }
 
 /// Tool identity.
@@ -68,6 +90,15 @@ pub struct Summary {
     pub output_tokens_per_s: f64,
     /// Number of successful requests whose token count came from each source.
     pub token_sources: BTreeMap<String, u64>,
+    /// Successful requests that met every `--slo` (all successes when none is set).
+    #[serde(default)]
+    pub good: u64,
+    /// Good requests per second over the same span (goodput).
+    #[serde(default)]
+    pub goodput: f64,
+    /// good / requests: failed requests count as missing the SLO (0 when none).
+    #[serde(default)]
+    pub good_fraction: f64,
 }
 
 /// The LLM metrics, each summarized.
@@ -91,6 +122,9 @@ pub struct Metrics {
     pub response_time_ms: MetricSummary,
     /// New-connection setup time, ms.
     pub connect_ms: MetricSummary,
+    /// Per-request output speed (output tokens / E2E), tokens/s.
+    #[serde(default)]
+    pub output_tokens_per_s: MetricSummary,
 }
 
 /// One request kind's figures.
@@ -145,6 +179,13 @@ pub fn summary(s: &NameStats) -> Summary {
             .token_source_counts()
             .map(|(src, n)| (src.as_str().to_string(), n))
             .collect(),
+        good: s.good,
+        goodput: per_s(s.good),
+        good_fraction: if s.requests > 0 {
+            s.good as f64 / s.requests as f64
+        } else {
+            0.0
+        },
     }
 }
 
@@ -160,6 +201,7 @@ pub fn metrics(s: &NameStats) -> Metrics {
         output_tokens: s.output_tokens.summary(1.0),
         response_time_ms: s.response_time_us.summary(1000.0),
         connect_ms: s.connect_us.summary(1000.0),
+        output_tokens_per_s: s.output_tps_milli.summary(1000.0),
     }
 }
 
@@ -170,8 +212,13 @@ fn kind_of(kinds: &[RequestKind], i: usize) -> (String, String) {
     )
 }
 
-/// Builds the JSON document of a result.
+/// Builds the JSON document of a bare result (no thresholds, no history).
 pub fn build(result: &RunResult) -> JsonResult {
+    build_with(result, &Extras::default())
+}
+
+/// Builds the JSON document of a result and what the run added to it.
+pub fn build_with(result: &RunResult, extras: &Extras) -> JsonResult {
     let total = result.stats.total();
     JsonResult {
         schema_version: SCHEMA_VERSION,
@@ -217,14 +264,176 @@ pub fn build(result: &RunResult) -> JsonResult {
             })
             .collect(),
         timeline: result.timeline.clone(),
+        thresholds: extras.thresholds.clone(),
+        threshold_abort: extras.threshold_abort.clone(),
+        stats_history: extras.history.clone(),
+        raw: Some(raw::encode(&result.kinds, &result.stats)),
     }
 }
 
 /// Writes the JSON result to `path` (via a temporary file, so a crash never leaves half a file).
 pub fn write(result: &RunResult, path: &Path) -> std::io::Result<()> {
-    let doc = build(result);
+    write_with(result, &Extras::default(), path)
+}
+
+/// Writes the JSON result with what the run added to it (see [`write`]).
+pub fn write_with(result: &RunResult, extras: &Extras, path: &Path) -> std::io::Result<()> {
+    let doc = build_with(result, extras);
     let text = serde_json::to_vec_pretty(&doc).map_err(std::io::Error::other)?;
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
+    super::write_atomic(path, &text)
+}
+
+/// Why a saved result could not be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The file is not a gsai-load JSON result.
+    #[error("{path} is not a gsai-load JSON result (written with --json): {source}")]
+    Json {
+        /// The file.
+        path: String,
+        /// Cause.
+        source: serde_json::Error,
+    },
+    /// The layout is newer than this version.
+    #[error("{path} has schema_version {found}; this gsai-load reads {SCHEMA_VERSION}: upgrade gsai-load")]
+    Version {
+        /// The file.
+        path: String,
+        /// Its version.
+        found: u32,
+    },
+}
+
+/// Reads a JSON result written by `--json`.
+pub fn read(path: &Path) -> Result<JsonResult, ReadError> {
+    let text = std::fs::read(path).map_err(|source| ReadError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let doc: JsonResult = serde_json::from_slice(&text).map_err(|source| ReadError::Json {
+        path: path.display().to_string(),
+        source,
+    })?;
+    if doc.schema_version > SCHEMA_VERSION {
+        return Err(ReadError::Version {
+            path: path.display().to_string(),
+            found: doc.schema_version,
+        });
+    }
+    Ok(doc)
+}
+
+/// Why a result could not be rebuilt from its JSON document.
+#[derive(Debug, thiserror::Error)]
+pub enum RebuildError {
+    /// No `raw` key: written before histograms were saved.
+    #[error("the result has no 'raw' statistics (it was written by an older gsai-load): run the test again with this version")]
+    NoRaw,
+    /// The raw statistics are damaged.
+    #[error(transparent)]
+    Raw(#[from] RawError),
+}
+
+/// Rebuilds the run's result (and what the run added) from its JSON document, losslessly.
+pub fn rebuild(doc: &JsonResult) -> Result<(RunResult, Extras), RebuildError> {
+    let raw = doc.raw.as_ref().ok_or(RebuildError::NoRaw)?;
+    let (kinds, mut stats) = raw::decode(raw)?;
+    for f in &doc.failures {
+        let Some(kind) = kinds
+            .iter()
+            .position(|k| k.method == f.method && k.name == f.name)
+        else {
+            continue;
+        };
+        stats.failures.insert(
+            FailureKey {
+                kind,
+                message: f.message.clone(),
+            },
+            FailureEntry {
+                count: f.count,
+                first_seen_unix_s: f.first_seen_unix_s,
+                last_seen_unix_s: f.last_seen_unix_s,
+            },
+        );
+    }
+    let result = RunResult {
+        plan: doc.plan.clone(),
+        kinds,
+        stats,
+        timeline: doc.timeline.clone(),
+        started_unix_s: doc.started_unix_s,
+        duration_s: doc.duration_s,
+        stop_reason: doc.stop_reason,
+    };
+    let extras = Extras {
+        thresholds: doc.thresholds.clone(),
+        threshold_abort: doc.threshold_abort.clone(),
+        history: doc.stats_history.clone(),
+    };
+    Ok((result, extras))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixture;
+
+    #[test]
+    fn round_trip_rebuilds_the_result_and_hides_the_token() {
+        let result = fixture::result();
+        let extras = Extras {
+            thresholds: vec!["ttft.p95<1s"
+                .parse::<crate::criteria::threshold::Threshold>()
+                .unwrap()
+                .judge(&result.stats.total())],
+            ..Extras::default()
+        };
+        let doc = build_with(&result, &extras);
+        let text = serde_json::to_string_pretty(&doc).unwrap();
+        assert!(!text.contains(fixture::TOKEN));
+        let back: JsonResult = serde_json::from_str(&text).unwrap();
+        let (r2, e2) = rebuild(&back).unwrap();
+        assert_eq!(r2.stats, result.stats);
+        assert_eq!(r2.kinds, result.kinds);
+        assert_eq!(r2.timeline, result.timeline);
+        assert_eq!(r2.plan.slo, result.plan.slo);
+        assert_eq!(e2.thresholds, extras.thresholds);
+        // The rebuilt document is the same document.
+        assert_eq!(
+            serde_json::to_value(build_with(&r2, &e2)).unwrap(),
+            serde_json::to_value(&doc).unwrap()
+        );
+    }
+
+    #[test]
+    fn goodput_and_per_request_speed() {
+        let result = fixture::result();
+        let doc = build(&result);
+        let t = result.stats.total();
+        assert_eq!(doc.summary.good, t.good);
+        assert!(doc.summary.good < doc.summary.successes);
+        assert!((doc.summary.good_fraction - t.good as f64 / t.requests as f64).abs() < 1e-12);
+        assert!(doc.summary.goodput > 0.0 && doc.summary.goodput < doc.summary.rps);
+        assert!(doc.metrics.output_tokens_per_s.count > 0);
+    }
+
+    #[test]
+    fn old_documents_without_new_keys_still_read() {
+        let mut v = serde_json::to_value(build(&fixture::result())).unwrap();
+        for key in ["thresholds", "raw", "stats_history"] {
+            v.as_object_mut().unwrap().remove(key);
+        }
+        v["summary"].as_object_mut().unwrap().remove("goodput");
+        let doc: JsonResult = serde_json::from_value(v).unwrap();
+        assert!(matches!(rebuild(&doc), Err(RebuildError::NoRaw)));
+    }
 }

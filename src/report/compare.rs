@@ -1,0 +1,1 @@
+//! `gsai-load compare A.json B.json` (placeholder while it is built).

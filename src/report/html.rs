@@ -1,0 +1,1 @@
+//! `--html FILE`: one self-contained HTML report (placeholder while it is built).
