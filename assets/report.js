@@ -1,0 +1,303 @@
+/*
+ * gsai-load HTML report: renders the run's data (the JSON result embedded in #gsai-data, plus
+ * latency distributions computed from its HDR histograms) into tables and GsaiCharts charts.
+ * Plain JavaScript, no network. Every text from the data goes in through textContent.
+ */
+(function () {
+  "use strict";
+
+  var data = JSON.parse(document.getElementById("gsai-data").textContent);
+  var r = data.result;
+  var root = document.getElementById("report");
+  var fmt = GsaiCharts.format;
+
+  /* ---------- DOM helpers ---------- */
+
+  function h(tag, attrs, children) {
+    var e = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) {
+      if (k === "text") e.textContent = attrs[k];
+      else if (k === "cls") e.className = attrs[k];
+      else e.setAttribute(k, attrs[k]);
+    });
+    (children || []).forEach(function (c) {
+      if (c === null || c === undefined) return;
+      e.appendChild(typeof c === "string" ? document.createTextNode(c) : c);
+    });
+    return e;
+  }
+
+  function add(parent, child) {
+    parent.appendChild(child);
+    return child;
+  }
+
+  function num(v, digits) {
+    if (typeof v !== "number" || !isFinite(v)) return "–";
+    return v.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  }
+
+  function pct(fraction) {
+    return num(fraction * 100, 2) + "%";
+  }
+
+  function when(unixS) {
+    var d = new Date(unixS * 1000);
+    return d.toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
+  }
+
+  function seconds(s) {
+    if (s < 60) return num(s, 1) + " s";
+    var m = Math.floor(s / 60);
+    return m + " min " + num(s - m * 60, 0) + " s";
+  }
+
+  /* A table from column specs: {label, get(row) -> text, cls?}. */
+  function table(columns, rows, rowClass) {
+    var t = h("table");
+    var head = add(t, h("thead"));
+    var tr = add(head, h("tr"));
+    columns.forEach(function (c) {
+      add(tr, h("th", { text: c.label, cls: c.cls || "", title: c.title || "" }));
+    });
+    var body = add(t, h("tbody"));
+    rows.forEach(function (row) {
+      var line = add(body, h("tr", { cls: rowClass ? rowClass(row) : "" }));
+      columns.forEach(function (c) {
+        var v = c.get(row);
+        var td = add(line, h("td", { cls: c.cls || "" }));
+        if (v instanceof Node) td.appendChild(v);
+        else {
+          td.textContent = v === null || v === undefined ? "–" : String(v);
+          if (td.textContent === "–") td.className += " na";
+        }
+      });
+    });
+    return h("div", { cls: "scroll" }, [t]);
+  }
+
+  function ms(summary, key) {
+    return summary && summary.count > 0 ? num(summary[key], summary[key] >= 100 ? 0 : 1) : null;
+  }
+
+  /* ---------- header and verdict ---------- */
+
+  var plan = r.plan;
+  var s = r.summary;
+  var failedThresholds = (r.thresholds || []).filter(function (t) { return !t.passed; });
+  var aborted = r.threshold_abort || null;
+
+  add(root, h("h1", { text: "gsai-load report: " + plan.model }));
+  add(root, h("p", { cls: "sub" }, [
+    "Target ", h("code", { text: plan.host }), " (" + plan.api + " API) · started " + when(r.started_unix_s) +
+      " · ran " + seconds(r.duration_s) + " · ended by " + String(r.stop_reason).replace(/_/g, " ") +
+      " · " + r.tool.name + " " + r.tool.version,
+  ]));
+
+  var problems = [];
+  if (aborted) problems.push("stopped early: threshold " + aborted.expr + " breached");
+  if (failedThresholds.length) problems.push(failedThresholds.length + " of " + r.thresholds.length + " thresholds failed");
+  if (s.failures > 0) problems.push(s.failures + " requests failed (" + pct(s.fail_ratio) + ")");
+  var verdictText = problems.length ? "FAILED" : "PASSED";
+  var detail = problems.length ? problems.join(" · ")
+    : (r.thresholds && r.thresholds.length ? "all " + r.thresholds.length + " thresholds met, " : "") + "no failed requests";
+  add(root, h("div", { cls: "verdict " + (problems.length ? "fail" : "pass") }, [verdictText, h("small", { text: detail })]));
+
+  /* ---------- headline cards ---------- */
+
+  var m = r.metrics;
+  var cards = add(root, h("div", { cls: "cards" }));
+  function card(label, value, unit, note, bad) {
+    add(cards, h("div", { cls: "card" + (bad ? " bad" : "") }, [
+      h("div", { cls: "label", text: label }),
+      h("div", { cls: "value" }, [value, unit ? h("small", { text: unit }) : null]),
+      note ? h("div", { cls: "note", text: note }) : null,
+    ]));
+  }
+  card("Requests", num(s.requests, 0), "", s.successes + " ok · " + s.cancelled + " cancelled at stop");
+  card("Failures", num(s.failures, 0), "", pct(s.fail_ratio) + " of requests", s.failures > 0);
+  card("Throughput", num(s.rps, 2), "req/s", "first start to last end");
+  card("Output tokens", num(s.output_tokens_per_s, 1), "tok/s", num(s.output_tokens, 0) + " tokens");
+  if (plan.slo && plan.slo.length) {
+    card("Goodput", num(s.goodput, 2), "req/s", pct(s.good_fraction) + " met " + data.slo);
+  }
+  card("TTFT p50 / p95", (ms(m.ttft_ms, "p50") || "–") + " / " + (ms(m.ttft_ms, "p95") || "–"), "ms");
+  card("TPOT p50", ms(m.tpot_ms, "p50") || "–", "ms", "ITL p50 " + (ms(m.itl_ms, "p50") || "–") + " ms");
+  card("E2E p50 / p95", (ms(m.e2e_ms, "p50") || "–") + " / " + (ms(m.e2e_ms, "p95") || "–"), "ms");
+  card("Users", num(plan.users, 0), "", "spawn " + plan.spawn_rate + "/s");
+
+  /* ---------- thresholds ---------- */
+
+  if ((r.thresholds && r.thresholds.length) || aborted) {
+    add(root, h("h2", { text: "Thresholds" }));
+    function withUnit(v, unit) {
+      if (v === null || v === undefined) return null;
+      return fmt(v, unit);
+    }
+    var rows = (r.thresholds || []).slice();
+    add(root, table([
+      { label: "Result", cls: "text", get: function (t) {
+        return h("span", { cls: t.passed ? "pass-mark" : "fail-mark", text: t.passed ? "✓ passed" : "✗ failed" });
+      } },
+      { label: "Threshold", cls: "text", get: function (t) { return t.expr; } },
+      { label: "Measured", get: function (t) { return t.measured === null ? "no data" : withUnit(t.measured, t.unit); } },
+      { label: "Limit", get: function (t) { return t.op + " " + withUnit(t.limit, t.unit); } },
+    ], rows));
+    if (aborted) {
+      add(root, h("p", { cls: "warn", text: "The test was stopped early (--threshold-abort): " + aborted.expr +
+        " measured " + (aborted.measured === null ? "no data" : fmt(aborted.measured, aborted.unit)) + " while running." }));
+    }
+  }
+
+  /* ---------- charts over time ---------- */
+
+  add(root, h("h2", { text: "Over time" }));
+  var tl = r.timeline || [];
+  function series(name, key, color, dash) {
+    return { name: name, color: color, dash: !!dash, points: tl.map(function (p) { return [p.unix_s, p[key]]; }) };
+  }
+  var grid = add(root, h("div", { cls: "grid2" }));
+  function panel() {
+    return add(grid, h("div", { cls: "panel" }));
+  }
+  GsaiCharts.line(panel(), { title: "Users", yUnit: "users", series: [series("running users", "users", "#2ca02c")] });
+  GsaiCharts.line(panel(), {
+    title: "Requests and failures per second", yUnit: "req/s",
+    series: [series("requests/s", "rps", "#1f77b4"), series("failures/s", "fps", "#d62728")],
+  });
+  GsaiCharts.line(panel(), {
+    title: "E2E latency (all finished requests, recent window)", yUnit: "ms",
+    series: [series("p50", "e2e_p50_ms", "#1f77b4"), series("p95", "e2e_p95_ms", "#ff7f0e")],
+  });
+  GsaiCharts.line(panel(), {
+    title: "Time to first token (recent window)", yUnit: "ms",
+    series: [series("p50", "ttft_p50_ms", "#9467bd"), series("p95", "ttft_p95_ms", "#e377c2")],
+  });
+  GsaiCharts.line(panel(), {
+    title: "Output tokens per second", yUnit: "tok/s",
+    series: [series("output tokens/s", "output_tokens_per_s", "#17becf")],
+  });
+  GsaiCharts.line(panel(), {
+    title: "Finished requests (cumulative)", yUnit: "requests",
+    series: [series("requests", "total_requests", "#1f77b4"), series("failures", "total_failures", "#d62728")],
+  });
+
+  /* ---------- latency distributions ---------- */
+
+  add(root, h("h2", { text: "Latency distributions" }));
+  add(root, h("p", { cls: "sub", text: "Value at each percentile, from the run's HDR histograms (3 significant digits). The axis stretches the tail: 90%, 99%, 99.9%…" }));
+  var dgrid = add(root, h("div", { cls: "grid2" }));
+  (data.distributions || []).forEach(function (d) {
+    var p = add(dgrid, h("div", { cls: "panel" }));
+    GsaiCharts.line(p, { title: d.title, yUnit: d.unit, xType: "percentile", series: d.series });
+  });
+
+  /* ---------- stats tables ---------- */
+
+  add(root, h("h2", { text: "Request statistics (Locust's columns)" }));
+  var reqRows = (r.requests || []).slice();
+  reqRows.push(Object.assign({ method: "", name: "Aggregated", total: true }, s, { metrics: m }));
+  add(root, table([
+    { label: "Type", cls: "text", get: function (x) { return x.method; } },
+    { label: "Name", cls: "text", get: function (x) { return x.name; } },
+    { label: "# Requests", get: function (x) { return num(x.requests, 0); } },
+    { label: "# Fails", get: function (x) { return num(x.failures, 0) + " (" + pct(x.fail_ratio) + ")"; } },
+    { label: "Median (ms)", get: function (x) { return ms(x.metrics.response_time_ms, "p50"); } },
+    { label: "90%ile (ms)", get: function (x) { return ms(x.metrics.response_time_ms, "p90"); } },
+    { label: "99%ile (ms)", get: function (x) { return ms(x.metrics.response_time_ms, "p99"); } },
+    { label: "Average (ms)", get: function (x) { return ms(x.metrics.response_time_ms, "mean"); } },
+    { label: "Min (ms)", get: function (x) { return ms(x.metrics.response_time_ms, "min"); } },
+    { label: "Max (ms)", get: function (x) { return ms(x.metrics.response_time_ms, "max"); } },
+    { label: "Req/s", get: function (x) { return num(x.rps, 2); } },
+    { label: "Cancelled", get: function (x) { return num(x.cancelled, 0); } },
+  ], reqRows, function (x) { return x.total ? "total" : ""; }));
+
+  add(root, h("h2", { text: "LLM metrics (successful requests, Aggregated)" }));
+  var llm = [
+    ["TTFB (ms)", "ttfb_ms", "time to response headers"],
+    ["TTFT (ms)", "ttft_ms", "time to first token"],
+    ["TPOT (ms)", "tpot_ms", "time per output token after the first"],
+    ["ITL (ms)", "itl_ms", "every gap between token events"],
+    ["E2E (ms)", "e2e_ms", "end-to-end latency"],
+    ["Output tokens", "output_tokens", "per request"],
+    ["Output tokens/s", "output_tokens_per_s", "per request: tokens / E2E"],
+    ["Connect (ms)", "connect_ms", "new connections"],
+  ].filter(function (row) { return m[row[1]]; });
+  function stat(key) {
+    return function (row) { var v = m[row[1]]; return v.count > 0 ? num(v[key], v[key] >= 100 ? 0 : 2) : null; };
+  }
+  add(root, table([
+    { label: "Metric", cls: "text", get: function (row) { return row[0]; } },
+    { label: "", cls: "text muted", get: function (row) { return row[2]; } },
+    { label: "Count", get: function (row) { return num(m[row[1]].count, 0); } },
+    { label: "Min", get: stat("min") },
+    { label: "Mean", get: stat("mean") },
+    { label: "p50", get: stat("p50") },
+    { label: "p90", get: stat("p90") },
+    { label: "p95", get: stat("p95") },
+    { label: "p99", get: stat("p99") },
+    { label: "Max", get: stat("max") },
+  ], llm));
+
+  if (reqRows.length > 2) {
+    add(root, h("h2", { text: "LLM metrics by request" }));
+    add(root, table([
+      { label: "Type", cls: "text", get: function (x) { return x.method; } },
+      { label: "Name", cls: "text", get: function (x) { return x.name; } },
+      { label: "TTFT p50", get: function (x) { return ms(x.metrics.ttft_ms, "p50"); } },
+      { label: "TTFT p95", get: function (x) { return ms(x.metrics.ttft_ms, "p95"); } },
+      { label: "TPOT p50", get: function (x) { return ms(x.metrics.tpot_ms, "p50"); } },
+      { label: "ITL p50", get: function (x) { return ms(x.metrics.itl_ms, "p50"); } },
+      { label: "E2E p95", get: function (x) { return ms(x.metrics.e2e_ms, "p95"); } },
+      { label: "Output tok/s", get: function (x) { return num(x.output_tokens_per_s, 1); } },
+      { label: "Goodput (req/s)", get: function (x) { return num(x.goodput, 2); } },
+    ], reqRows, function (x) { return x.total ? "total" : ""; }));
+  }
+
+  var sources = Object.keys(s.token_sources || {}).map(function (k) { return k + " " + s.token_sources[k]; });
+  add(root, h("p", { cls: "sub", text: "Output-token counts came from: " + (sources.length ? sources.join(", ") : "–") +
+    " (usage = the server's usage.completion_tokens; tokenizer = cl100k_base count of the text; events = token-bearing SSE events)." }));
+  if (plan.slo && plan.slo.length) {
+    add(root, h("p", { cls: "sub", text: "Goodput: " + num(s.good, 0) + " of " + num(s.requests, 0) + " finished requests (" +
+      pct(s.good_fraction) + ") succeeded and met every SLO (" + data.slo + "); failed requests count as missing it. " +
+      num(s.goodput, 2) + " good requests/s." }));
+  }
+
+  /* ---------- failures ---------- */
+
+  add(root, h("h2", { text: "Failures" }));
+  if (!r.failures || !r.failures.length) {
+    add(root, h("p", { cls: "sub", text: "No failed requests." }));
+  } else {
+    add(root, table([
+      { label: "# Occurrences", get: function (f) { return num(f.count, 0); } },
+      { label: "Method", cls: "text", get: function (f) { return f.method; } },
+      { label: "Name", cls: "text", get: function (f) { return f.name; } },
+      { label: "Error", cls: "msg", get: function (f) { return f.message; } },
+      { label: "First seen", get: function (f) { return when(f.first_seen_unix_s); } },
+      { label: "Last seen", get: function (f) { return when(f.last_seen_unix_s); } },
+    ], r.failures));
+  }
+
+  /* ---------- plan ---------- */
+
+  add(root, h("h2", { text: "Run plan" }));
+  function show(key, v) {
+    if (v === null || v === undefined) return "–";
+    if (key === "wait" && v.kind) {
+      var args = Object.keys(v).filter(function (k) { return k !== "kind"; }).map(function (k) { return v[k]; });
+      return v.kind + "(" + args.join(", ") + ")";
+    }
+    if (key === "slo") return data.slo || "–";
+    if (typeof v === "object") return JSON.stringify(v, null, 1).replace(/\n\s*/g, " ");
+    return String(v);
+  }
+  var dl = add(root, h("dl", { cls: "plan" }));
+  Object.keys(plan).forEach(function (k) {
+    add(dl, h("dt", { text: k.replace(/_/g, " ") }));
+    add(dl, h("dd", { text: show(k, plan[k]) }));
+  });
+
+  add(root, h("footer", { text: "Generated by " + r.tool.name + " " + r.tool.version + " on " + when(data.generated_unix_s) +
+    " · result schema v" + r.schema_version + " · rebuild with: gsai-load report RESULT.json --html FILE" }));
+})();
