@@ -30,6 +30,9 @@ struct Curve {
     points: Vec<[f64; 2]>,
 }
 
+/// Picks one metric of a stats row.
+type MetricOf = fn(&NameStats) -> &Metric;
+
 /// A latency distribution chart.
 #[derive(Debug, Serialize)]
 struct Distribution {
@@ -88,7 +91,7 @@ fn distributions(kinds: &[crate::metrics::RequestKind], stats: &StatsSet) -> Vec
         }
     }
     rows.push(("Aggregated".to_string(), &total));
-    let specs: [(&str, &str, &str, fn(&NameStats) -> &Metric, f64); 5] = [
+    let specs: [(&str, &str, &str, MetricOf, f64); 5] = [
         ("ttft", "Time to first token", "ms", |s| &s.ttft_us, 1000.0),
         (
             "tpot",
