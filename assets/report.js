@@ -154,7 +154,11 @@
   add(root, h("h2", { text: "Over time" }));
   var tl = r.timeline || [];
   function series(name, key, color, dash) {
-    return { name: name, color: color, dash: !!dash, points: tl.map(function (p) { return [p.unix_s, p[key]]; }) };
+    // A latency of exactly 0 means "nothing finished in the window": leave a gap, not a dip.
+    var latency = /_ms$/.test(key);
+    return { name: name, color: color, dash: !!dash, points: tl.map(function (p) {
+      return [p.unix_s, latency && p[key] === 0 ? null : p[key]];
+    }) };
   }
   var grid = add(root, h("div", { cls: "grid2" }));
   function panel() {

@@ -3,12 +3,15 @@
 
 use crate::cli::{Cli, Command, DemoArgs, RunArgs};
 use crate::config::{Plan, Secret, WaitTime};
-use crate::engine::{self, RunResult};
+use crate::engine;
 use crate::report;
 use anyhow::Context;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+
+pub mod outputs;
+pub use outputs::Outputs;
 
 /// Exit status for bad usage or configuration.
 pub const EXIT_USAGE: u8 = 2;
@@ -30,6 +33,8 @@ pub async fn main(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Some(Command::Bench(args)) => crate::bench::run(args).await,
+        Some(Command::Report(args)) => outputs::report_cmd(&args),
+        Some(Command::Compare(args)) => outputs::compare_cmd(&args),
         None => headless(cli.run).await,
     }
 }
@@ -44,15 +49,13 @@ async fn headless(args: RunArgs) -> anyhow::Result<u8> {
     if plan.token.is_none() {
         eprintln!("warning: no token (GSA_AUTH_TOKEN or --token): requests are sent without an Authorization header");
     }
-    run_test(plan, args.print_every, args.json.as_deref()).await
+    let outputs = Outputs::new(args.json.as_deref(), &args.outputs);
+    run_test(plan, args.print_every, &outputs).await
 }
 
 /// Runs a plan headless: live console, Ctrl-C to stop, summary and outputs at the end.
-pub async fn run_test(plan: Plan, print_every_s: f64, json: Option<&Path>) -> anyhow::Result<u8> {
-    if let Some(path) = json {
-        check_writable(path)
-            .with_context(|| format!("--json {}: cannot write there", path.display()))?;
-    }
+pub async fn run_test(plan: Plan, print_every_s: f64, outputs: &Outputs) -> anyhow::Result<u8> {
+    let csv = outputs::prepare(outputs)?;
     eprintln!(
         "gsai-load {}: {} users (spawn {}/s) against {} [{}], model {}, wait {}, {}",
         env!("CARGO_PKG_VERSION"),
@@ -90,22 +93,12 @@ pub async fn run_test(plan: Plan, print_every_s: f64, json: Option<&Path>) -> an
             stopper.stop();
         }
     });
-    let result = handle.wait().await;
+    let (result, extras, csv) = outputs::run(handle, csv, outputs).await?;
     stop.abort();
     if let Some(p) = printer {
         p.abort();
     }
-    finish(&result, json)
-}
-
-fn finish(result: &RunResult, json: Option<&Path>) -> anyhow::Result<u8> {
-    print!("{}", report::console::summary(result));
-    if let Some(path) = json {
-        report::json::write(result, path)
-            .with_context(|| format!("--json {}: writing the result failed", path.display()))?;
-        eprintln!("wrote {}", path.display());
-    }
-    Ok(report::exit_code(result))
+    outputs::finish(&result, &extras, csv, outputs)
 }
 
 fn check_writable(path: &Path) -> std::io::Result<()> {
@@ -148,7 +141,9 @@ async fn demo(args: DemoArgs) -> anyhow::Result<u8> {
         max_s: 5.0,
     };
     plan.stop_timeout = Duration::from_secs(5);
-    let code = run_test(plan, 2.0, args.json.as_deref()).await?;
+    plan.slo = args.outputs.slo.clone();
+    let outputs = Outputs::new(args.json.as_deref(), &args.outputs);
+    let code = run_test(plan, 2.0, &outputs).await?;
     let c = mock.counters();
     eprintln!(
         "mock saw {} requests ({} completed streams, {} events sent)",

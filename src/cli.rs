@@ -8,6 +8,9 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod outputs;
+pub use outputs::{CompareArgs, OutputArgs, ReportArgs};
+
 /// Load tester for streaming LLM chat-completion APIs (Open WebUI, OpenAI-compatible).
 ///
 /// Reads GSAI_HOST, GSA_AUTH_TOKEN and CHAT_MODEL from the environment or a `.env` file in the
@@ -32,6 +35,10 @@ pub enum Command {
     Mock(crate::mock::MockArgs),
     /// Measure the generator's own speed and fidelity against the built-in mock.
     Bench(crate::bench::BenchArgs),
+    /// Rebuild the HTML report and CSVs from a saved --json result.
+    Report(ReportArgs),
+    /// Compare two --json results: the change of each headline metric (a regression check for CI).
+    Compare(CompareArgs),
 }
 
 /// Flags of `gsai-load demo`.
@@ -49,6 +56,9 @@ pub struct DemoArgs {
     /// Write the full result as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Reports and pass/fail criteria.
+    #[command(flatten)]
+    pub outputs: OutputArgs,
 }
 
 /// Flags of a load test.
@@ -120,6 +130,9 @@ pub struct RunArgs {
     /// Write the full result as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Reports and pass/fail criteria.
+    #[command(flatten)]
+    pub outputs: OutputArgs,
 }
 
 /// Parses a humantime duration ("30s", "5m", "1h30m"); a bare number means seconds.
@@ -233,6 +246,7 @@ impl RunArgs {
             }
         }
         plan.lenient = self.lenient;
+        plan.slo = self.outputs.slo.clone();
         Ok(plan)
     }
 }

@@ -204,10 +204,62 @@ pub fn summary(result: &RunResult) -> String {
         doc.output_tokens_per_s,
         if sources.is_empty() { "-".to_string() } else { sources.join(", ") }
     );
+    if !result.plan.slo.is_empty() {
+        let _ = writeln!(
+            out,
+            "Goodput: {:.2} req/s | {} of {} finished requests ({:.1}%) succeeded and met the SLO {}",
+            doc.goodput,
+            doc.good,
+            doc.requests,
+            doc.good_fraction * 100.0,
+            crate::criteria::slo::describe(&result.plan.slo)
+        );
+    }
     if !result.stats.failures.is_empty() {
         out.push_str("\nFailures:\n");
         out.push_str(&failures_table(&result.kinds, &result.stats));
         out.push('\n');
     }
+    out
+}
+
+/// The thresholds' verdicts (empty when none was set): one line each, then the overall result.
+pub fn thresholds(extras: &crate::report::Extras) -> String {
+    use crate::criteria::threshold::describe;
+    let mut out = String::new();
+    if extras.thresholds.is_empty() && extras.threshold_abort.is_none() {
+        return out;
+    }
+    out.push_str("\nThresholds:\n");
+    for t in &extras.thresholds {
+        let mark = if t.passed { "PASS" } else { "FAIL" };
+        let _ = writeln!(out, "  {mark}  {:<28} {}", t.expr, describe(t));
+    }
+    if let Some(b) = &extras.threshold_abort {
+        let _ = writeln!(
+            out,
+            "  The test was stopped early: {} failed while running ({}).",
+            b.expr,
+            describe(b)
+        );
+    }
+    let failed = extras.thresholds.iter().filter(|t| !t.passed).count();
+    let _ = writeln!(
+        out,
+        "{}",
+        if extras.thresholds_failed() {
+            format!(
+                "Thresholds FAILED ({failed} of {} failed{}): exit status 99",
+                extras.thresholds.len(),
+                if extras.threshold_abort.is_some() {
+                    ", test aborted"
+                } else {
+                    ""
+                }
+            )
+        } else {
+            format!("All {} thresholds passed", extras.thresholds.len())
+        }
+    );
     out
 }
