@@ -358,6 +358,8 @@ pub fn describe(r: &ThresholdResult) -> String {
             format!("{x:.0}")
         } else if x.abs() >= 100.0 {
             format!("{x:.1}")
+        } else if x.abs() >= 1.0 {
+            format!("{x:.2}")
         } else {
             format!("{x:.3}")
         };
