@@ -276,7 +276,7 @@ pub fn write(result: &RunResult, path: &Path) -> std::io::Result<()> {
     write_with(result, &Extras::default(), path)
 }
 
-/// Writes the JSON result with what the run added to it (see [`write`]).
+/// Writes the JSON result with what the run added to it (see [`write()`]).
 pub fn write_with(result: &RunResult, extras: &Extras, path: &Path) -> std::io::Result<()> {
     let doc = build_with(result, extras);
     let text = serde_json::to_vec_pretty(&doc).map_err(std::io::Error::other)?;
