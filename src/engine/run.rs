@@ -85,6 +85,7 @@ async fn scheduler(
     max_concurrency: Option<u64>,
     mut rate: watch::Receiver<RateShape>,
     started: Instant,
+    end: Option<Instant>,
     stop: CancellationToken,
     cancel: CancellationToken,
 ) {
@@ -100,6 +101,11 @@ async fn scheduler(
                 let now = Instant::now();
                 // Catch up on every arrival that is due, each keeping its intended time.
                 while next <= now {
+                    // Arrivals scheduled after the end of the test are not part of it, even
+                    // when the stop signal reaches us a little late.
+                    if end.is_some_and(|e| next >= e) {
+                        break 'schedule;
+                    }
                     let current = rate.borrow_and_update().at(next.saturating_duration_since(started));
                     if max_concurrency.is_some_and(|m| ctx.active.load(Ordering::Relaxed) >= m) {
                         let kind = ctx.workload.pick_kind(&mut rng);
@@ -183,6 +189,11 @@ pub(super) async fn run(
             plan.max_concurrency,
             rate_rx,
             started,
+            [plan.run_time, plan.stages.as_ref().map(Stages::total)]
+                .into_iter()
+                .flatten()
+                .min()
+                .map(|d| started + d),
             stop.clone(),
             cancel.clone(),
         ))

@@ -4,3 +4,4 @@ mod harness;
 
 mod binary;
 mod engine;
+mod load;
