@@ -1,6 +1,8 @@
-//! Integration tests: the engine and the binary against the built-in mock on 127.0.0.1:0.
+//! Integration tests: the engine, the binary and the web UI against the built-in mock on 127.0.0.1:0.
 
 mod harness;
+mod http;
 
 mod binary;
 mod engine;
+mod web;
