@@ -21,9 +21,9 @@
       series: [['RPS', 'rps', '#1f77b4'], ['Failures/s', 'fps', '#d62728']] },
     { id: 'chart-users', title: 'Users', yUnit: 'users', series: [['Users', 'users', '#2ca02c']] },
     { id: 'chart-e2e', title: 'Response time (E2E)', yUnit: 'ms',
-      series: [['p50', 'e2e_p50_ms', '#1f77b4'], ['p95', 'e2e_p95_ms', '#ff7f0e']] },
+      series: [['p50', 'e2e_p50_ms', '#1f77b4'], ['p95', 'e2e_p95_ms', '#ff7f0e']], gaps: true },
     { id: 'chart-ttft', title: 'Time to first token (TTFT)', yUnit: 'ms',
-      series: [['p50', 'ttft_p50_ms', '#9467bd'], ['p95', 'ttft_p95_ms', '#e377c2']] },
+      series: [['p50', 'ttft_p50_ms', '#9467bd'], ['p95', 'ttft_p95_ms', '#e377c2']], gaps: true },
     { id: 'chart-tokens', title: 'Output tokens per second', yUnit: 'tok/s',
       series: [['Tokens/s', 'output_tokens_per_s', '#17becf']] }
   ];
@@ -134,28 +134,36 @@
     $('btn-reset').hidden = !busy;
   }
 
+  // Cells after which a column group starts (matches the `g` classes of the header).
+  var GROUP_STARTS = [2, 4, 10, 12, 14, 15];
   function renderStats(s) {
     var body = document.querySelector('#stats-table tbody');
     body.textContent = '';
+    $('rate-group').textContent = s.state === 'stopped' ? 'Average per second' : 'Current per second';
     s.stats.forEach(function (r) {
       var tr = document.createElement('tr');
       if (r.name === 'Aggregated') { tr.className = 'total'; }
-      cell(tr, r.method);
-      cell(tr, r.name, 'name');
-      cell(tr, int(r.num_requests));
-      cell(tr, int(r.num_failures), r.num_failures > 0 ? 'fail' : '');
-      cell(tr, num(r.median_response_time, 0));
-      cell(tr, num(r['response_time_percentile_0.95'], 0));
-      cell(tr, num(r.ninety_ninth_response_time, 0));
-      cell(tr, num(r.avg_response_time, 0));
-      cell(tr, num(r.min_response_time, 0));
-      cell(tr, num(r.max_response_time, 0));
-      cell(tr, num(r.current_rps, 1));
-      cell(tr, num(r.current_fail_per_sec, 1));
-      cell(tr, num(r.ttft_p50_ms, 0));
-      cell(tr, num(r.ttft_p95_ms, 0));
-      cell(tr, num(r.tpot_p50_ms, 1));
-      cell(tr, num(r.output_tokens_per_s, 0));
+      [
+        [r.method, 'text'],
+        [r.name, 'text'],
+        [int(r.num_requests)],
+        [int(r.num_failures), r.num_failures > 0 ? 'fail' : ''],
+        [num(r.median_response_time, 0)],
+        [num(r['response_time_percentile_0.95'], 0)],
+        [num(r.ninety_ninth_response_time, 0)],
+        [num(r.avg_response_time, 0)],
+        [num(r.min_response_time, 0)],
+        [num(r.max_response_time, 0)],
+        [num(r.current_rps, 1)],
+        [num(r.current_fail_per_sec, 1)],
+        [num(r.ttft_p50_ms, 0)],
+        [num(r.ttft_p95_ms, 0)],
+        [num(r.tpot_p50_ms, 1)],
+        [num(r.output_tokens_per_s, 0)]
+      ].forEach(function (c, i) {
+        var cls = (c[1] || '') + (GROUP_STARTS.indexOf(i) >= 0 ? ' g' : '');
+        cell(tr, c[0], cls.trim());
+      });
       body.appendChild(tr);
     });
   }
@@ -168,8 +176,8 @@
       total += e.occurrences;
       var tr = document.createElement('tr');
       cell(tr, int(e.occurrences), 'fail');
-      cell(tr, e.method);
-      cell(tr, e.name, 'name');
+      cell(tr, e.method, 'text');
+      cell(tr, e.name, 'text');
       cell(tr, e.error, 'message');
       cell(tr, clock(e.first_seen_unix_s));
       cell(tr, clock(e.last_seen_unix_s));
@@ -249,7 +257,11 @@
   function addPoints(list) {
     list.forEach(function (p) {
       CHARTS.forEach(function (c) {
-        c.series.forEach(function (s, i) { points[c.id][i].push([p.unix_s, p[s[1]]]); });
+        c.series.forEach(function (s, i) {
+          var v = p[s[1]];
+          // A percentile of 0 ms means no request finished in the window: leave a gap.
+          points[c.id][i].push([p.unix_s, c.gaps && !v ? null : v]);
+        });
       });
       lastUnix = Math.max(lastUnix, p.unix_s);
     });

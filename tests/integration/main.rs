@@ -6,3 +6,4 @@ mod http;
 mod binary;
 mod engine;
 mod web;
+mod web_e2e;
