@@ -124,6 +124,11 @@ fn check_writable(path: &Path) -> std::io::Result<()> {
 /// Serves the web UI until Ctrl-C (or `--autoquit` after an `--autostart` test), then prints
 /// the last test's summary and writes its outputs like a headless run.
 async fn web_ui(args: RunArgs) -> anyhow::Result<u8> {
+    if args.web.autoquit.is_some() && !args.web.autostart {
+        anyhow::bail!(
+            "--autoquit needs --autostart (it counts from the end of the autostarted test)"
+        );
+    }
     let (template, defaults) = web_plan(&args)?;
     if let Some(path) = &args.json {
         check_writable(path)
@@ -151,15 +156,6 @@ async fn web_ui(args: RunArgs) -> anyhow::Result<u8> {
         login: flags.web_login.clone(),
     };
     let server = tokio::spawn(web::serve(listener, state, shutdown.clone()));
-    eprintln!(
-        "gsai-load {}: web UI at http://{addr}{} (Ctrl-C to quit)",
-        env!("CARGO_PKG_VERSION"),
-        if flags.web_login.is_some() {
-            " (login required)"
-        } else {
-            ""
-        }
-    );
     let mut finished = controller.finished();
     if flags.autostart {
         controller
@@ -171,6 +167,15 @@ async fn web_ui(args: RunArgs) -> anyhow::Result<u8> {
             })
             .context("--autostart with -u/-r/-t")?;
     }
+    eprintln!(
+        "gsai-load {}: web UI at http://{addr}{} (Ctrl-C to quit)",
+        env!("CARGO_PKG_VERSION"),
+        if flags.web_login.is_some() {
+            " (login required)"
+        } else {
+            ""
+        }
+    );
     let autoquit = async {
         match (flags.autostart, flags.autoquit) {
             (true, Some(secs)) => {

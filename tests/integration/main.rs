@@ -6,4 +6,5 @@ mod http;
 mod binary;
 mod engine;
 mod web;
+mod web_cli;
 mod web_e2e;
