@@ -51,19 +51,9 @@ pub async fn run_test(plan: Plan, print_every_s: f64, json: Option<&Path>) -> an
             .with_context(|| format!("--json {}: cannot write there", path.display()))?;
     }
     eprintln!(
-        "gsai-load {}: {} users (spawn {}/s) against {} [{}], model {}, wait {}, {}",
+        "gsai-load {}: {}",
         env!("CARGO_PKG_VERSION"),
-        plan.users,
-        plan.spawn_rate,
-        plan.host,
-        plan.api.chat_path(),
-        plan.model,
-        plan.wait,
-        match (plan.run_time, plan.max_requests) {
-            (Some(t), _) => format!("run time {}", humantime::format_duration(t)),
-            (None, Some(n)) => format!("until {n} requests"),
-            (None, None) => "until Ctrl-C".to_string(),
-        }
+        describe_plan(&plan)
     );
     let handle = engine::start(plan)?;
     let mut snaps = handle.subscribe();
@@ -93,6 +83,39 @@ pub async fn run_test(plan: Plan, print_every_s: f64, json: Option<&Path>) -> an
         p.abort();
     }
     finish(&result, json)
+}
+
+/// One line saying what a plan will do.
+pub fn describe_plan(plan: &Plan) -> String {
+    let load = match (plan.rate, &plan.stages) {
+        (Some(r), None) => format!(
+            "open loop {r} req/s ({:?} arrivals{})",
+            plan.arrival,
+            plan.max_concurrency
+                .map_or(String::new(), |c| format!(", at most {c} in flight"))
+        ),
+        (Some(_), Some(s)) => format!("open loop, rate stages {s}"),
+        (None, Some(s)) => format!("user stages {s}, wait {}", plan.wait),
+        (None, None) => format!(
+            "{} users (spawn {}/s), wait {}",
+            plan.users, plan.spawn_rate, plan.wait
+        ),
+    };
+    let stop = match (plan.run_time, plan.max_requests) {
+        (Some(t), _) => format!("run time {}", humantime::format_duration(t)),
+        (None, Some(n)) => format!("until {n} requests"),
+        (None, None) if plan.stages.is_some() => "until the stages end".to_string(),
+        (None, None) => "until Ctrl-C".to_string(),
+    };
+    let warmup = plan.warmup.map_or(String::new(), |w| {
+        format!(", warm-up {}", humantime::format_duration(w))
+    });
+    format!(
+        "{load} against {} [{}], model {}, {stop}{warmup}",
+        plan.host,
+        plan.api.chat_path(),
+        plan.model
+    )
 }
 
 fn finish(result: &RunResult, json: Option<&Path>) -> anyhow::Result<u8> {

@@ -5,6 +5,7 @@ mod http;
 
 mod binary;
 mod engine;
+mod load;
 mod web;
 mod web_cli;
 mod web_e2e;
