@@ -132,6 +132,18 @@
     $('btn-stop').disabled = s.state === 'stopping';
     $('btn-stop').textContent = s.state === 'stopping' ? 'Stopping…' : 'Stop';
     $('btn-reset').hidden = !busy;
+    var ended = $('ended');
+    ended.hidden = s.state !== 'stopped';
+    if (s.state === 'stopped') {
+      ended.textContent = '';
+      var b = document.createElement('b');
+      b.textContent = s.stop_reason === 'stopped' || !s.stop_reason_text
+        ? 'Test ' + s.run_id + ' was stopped'
+        : 'Test ' + s.run_id + ' ended: ' + s.stop_reason_text;
+      ended.appendChild(b);
+      ended.appendChild(document.createTextNode(' after ' + duration(s.elapsed_s) +
+        '. Start a new test, or download the results under "Download data".'));
+    }
   }
 
   // Cells after which a column group starts (matches the `g` classes of the header).

@@ -7,6 +7,7 @@
 
 use super::downloads::{self, Download};
 use super::state::{Controller, StartRequest, Started, UiState, View, WebError};
+use crate::engine::StopReason;
 use crate::metrics::{NameStats, TimelinePoint};
 use crate::report::json;
 use crate::workload::ApiKind;
@@ -280,6 +281,8 @@ pub struct ErrorRow {
 pub struct StatsResponse {
     state: UiState,
     run_id: u64,
+    stop_reason: Option<StopReason>,
+    stop_reason_text: Option<&'static str>,
     user_count: u64,
     target_user_count: u64,
     in_flight: u64,
@@ -353,6 +356,8 @@ pub fn stats_response(view: &View) -> StatsResponse {
     StatsResponse {
         state: view.state,
         run_id: view.run_id,
+        stop_reason: view.stop_reason,
+        stop_reason_text: view.stop_reason.map(StopReason::describe),
         user_count: view.users,
         target_user_count: view.target_users,
         in_flight: view.in_flight,

@@ -128,8 +128,10 @@ pub fn render(
             }
             Ok(file("application/json", serde_json::to_vec_pretty(&doc)?))
         }
-        // TODO(merge, issue 3): call the CSV writers of src/report/csv.rs here (stats,
-        // stats_history, failures, llm_stats) and serve them as "text/csv; charset=utf-8".
+        // TODO(merge, issue 3): call the CSV writers of src/report/csv.rs here and serve them
+        // as "text/csv; charset=utf-8": stats_csv / failures_csv / llm_stats_csv(&result.kinds,
+        // &result.stats); history_header() + history_rows(tick, false) over the ticks the
+        // controller keeps (see the TODO in state.rs).
         Download::StatsCsv
         | Download::StatsHistoryCsv
         | Download::FailuresCsv

@@ -162,6 +162,8 @@ pub struct View {
     pub stats: StatsSet,
     /// Rates per row (current while running, whole-test averages once over); last is Aggregated.
     pub rates: Vec<Rates>,
+    /// Why the test ended, once it has.
+    pub stop_reason: Option<StopReason>,
 }
 
 fn unix_now_s() -> f64 {
@@ -326,6 +328,7 @@ impl Controller {
                 kinds: Arc::from(Vec::new()),
                 stats: StatsSet::default(),
                 rates: vec![Rates::default()],
+                stop_reason: None,
             };
         };
         let snap = &t.latest;
@@ -342,6 +345,7 @@ impl Controller {
                 kinds: r.kinds.clone().into(),
                 stats: r.stats.clone(),
                 rates: average_rates(&r.stats),
+                stop_reason: Some(r.stop_reason),
             };
         }
         let state = match snap.state {
@@ -364,6 +368,7 @@ impl Controller {
             rates: (0..=snap.stats.rows.len())
                 .map(|i| t.rates.rates(i))
                 .collect(),
+            stop_reason: None,
         }
     }
 
@@ -442,6 +447,8 @@ impl Controller {
             };
             t.timeline.push(snap.point);
             t.rates.push(snap.elapsed_s, &snap.stats);
+            // TODO(merge, issue 3): feed report::history::HistoryBuilder::push_snapshot(&snap)
+            // here and keep the ticks in `Test`, for the stats-history CSV download.
             t.latest = snap;
         }
         // The engine dropped its sender: the run task has returned its result.

@@ -227,6 +227,10 @@ async fn swarm_watch_edit_stop_and_download() {
     })
     .await;
     assert_eq!(s["user_count"], 0);
+    assert_eq!(
+        (s["stop_reason"].as_str(), s["stop_reason_text"].as_str()),
+        (Some("stopped"), Some("stopped"))
+    );
     let requests = aggregated(&s)["num_requests"].as_u64().unwrap();
     assert!(requests > 0);
     assert_eq!(seen.keep(get(addr, "/stop").await).status, 409);
@@ -277,6 +281,8 @@ async fn swarm_watch_edit_stop_and_download() {
         |s| s["state"] == "stopped" && s["run_id"] == 2,
     )
     .await;
+    let s = seen.keep(get(addr, "/stats/requests").await).json();
+    assert_eq!(s["stop_reason_text"], "run time elapsed");
     let doc = seen.keep(get(addr, "/result.json").await).json();
     assert_eq!(doc["stop_reason"], "run_time");
 
