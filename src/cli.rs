@@ -55,9 +55,12 @@ pub struct DemoArgs {
 /// Flags of a load test.
 #[derive(Args, Debug, Clone, Default)]
 pub struct RunArgs {
-    /// Run without the web UI and start at once (the web UI is not built yet, so this is required).
+    /// Run without the web UI and start at once (default: serve the web UI and wait for a start).
     #[arg(long)]
     pub headless: bool,
+    /// Web UI flags (issue 4).
+    #[command(flatten)]
+    pub web: crate::web::WebArgs,
     /// Base URL of the service under test.
     #[arg(short = 'H', long, env = "GSAI_HOST")]
     pub host: Option<String>,
