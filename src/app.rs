@@ -5,6 +5,7 @@ use crate::cli::{Cli, Command, DemoArgs, RunArgs};
 use crate::config::{Plan, Secret, WaitTime};
 use crate::engine;
 use crate::report;
+use crate::web;
 use anyhow::Context;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -35,16 +36,12 @@ pub async fn main(cli: Cli) -> anyhow::Result<u8> {
         Some(Command::Bench(args)) => crate::bench::run(args).await,
         Some(Command::Report(args)) => outputs::report_cmd(&args),
         Some(Command::Compare(args)) => outputs::compare_cmd(&args),
-        None => headless(cli.run).await,
+        None if cli.run.headless => headless(cli.run).await,
+        None => web_ui(cli.run).await,
     }
 }
 
 async fn headless(args: RunArgs) -> anyhow::Result<u8> {
-    if !args.headless {
-        anyhow::bail!(
-            "the web UI is not available yet: pass --headless to run from the command line (e.g. gsai-load --headless -u 10 -r 2 -t 1m)"
-        );
-    }
     let plan = args.to_plan()?;
     if plan.token.is_none() {
         eprintln!("warning: no token (GSA_AUTH_TOKEN or --token): requests are sent without an Authorization header");
@@ -57,19 +54,9 @@ async fn headless(args: RunArgs) -> anyhow::Result<u8> {
 pub async fn run_test(plan: Plan, print_every_s: f64, outputs: &Outputs) -> anyhow::Result<u8> {
     let csv = outputs::prepare(outputs)?;
     eprintln!(
-        "gsai-load {}: {} users (spawn {}/s) against {} [{}], model {}, wait {}, {}",
+        "gsai-load {}: {}",
         env!("CARGO_PKG_VERSION"),
-        plan.users,
-        plan.spawn_rate,
-        plan.host,
-        plan.api.chat_path(),
-        plan.model,
-        plan.wait,
-        match (plan.run_time, plan.max_requests) {
-            (Some(t), _) => format!("run time {}", humantime::format_duration(t)),
-            (None, Some(n)) => format!("until {n} requests"),
-            (None, None) => "until Ctrl-C".to_string(),
-        }
+        describe_plan(&plan)
     );
     let handle = engine::start(plan)?;
     let mut snaps = handle.subscribe();
@@ -101,6 +88,39 @@ pub async fn run_test(plan: Plan, print_every_s: f64, outputs: &Outputs) -> anyh
     outputs::finish(&result, &extras, csv, outputs)
 }
 
+/// One line saying what a plan will do.
+pub fn describe_plan(plan: &Plan) -> String {
+    let load = match (plan.rate, &plan.stages) {
+        (Some(r), None) => format!(
+            "open loop {r} req/s ({:?} arrivals{})",
+            plan.arrival,
+            plan.max_concurrency
+                .map_or(String::new(), |c| format!(", at most {c} in flight"))
+        ),
+        (Some(_), Some(s)) => format!("open loop, rate stages {s}"),
+        (None, Some(s)) => format!("user stages {s}, wait {}", plan.wait),
+        (None, None) => format!(
+            "{} users (spawn {}/s), wait {}",
+            plan.users, plan.spawn_rate, plan.wait
+        ),
+    };
+    let stop = match (plan.run_time, plan.max_requests) {
+        (Some(t), _) => format!("run time {}", humantime::format_duration(t)),
+        (None, Some(n)) => format!("until {n} requests"),
+        (None, None) if plan.stages.is_some() => "until the stages end".to_string(),
+        (None, None) => "until Ctrl-C".to_string(),
+    };
+    let warmup = plan.warmup.map_or(String::new(), |w| {
+        format!(", warm-up {}", humantime::format_duration(w))
+    });
+    format!(
+        "{load} against {} [{}], model {}, {stop}{warmup}",
+        plan.host,
+        plan.api.chat_path(),
+        plan.model
+    )
+}
+
 fn check_writable(path: &Path) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -114,6 +134,118 @@ fn check_writable(path: &Path) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+// ---- Web UI mode (issue 4) -------------------------------------------------------------
+
+/// Serves the web UI until Ctrl-C (or `--autoquit` after an `--autostart` test), then prints
+/// the last test's summary and writes its outputs like a headless run.
+async fn web_ui(args: RunArgs) -> anyhow::Result<u8> {
+    if args.web.autoquit.is_some() && !args.web.autostart {
+        anyhow::bail!(
+            "--autoquit needs --autostart (it counts from the end of the autostarted test)"
+        );
+    }
+    let (template, defaults) = web_plan(&args)?;
+    let outputs = Outputs::new(args.json.as_deref(), &args.outputs);
+    outputs::check_paths(&outputs)?;
+    if template.token.is_none() {
+        eprintln!("warning: no token (GSA_AUTH_TOKEN or --token): requests are sent without an Authorization header");
+    }
+    let flags = &args.web;
+    let listener = tokio::net::TcpListener::bind((flags.web_host.as_str(), flags.web_port))
+        .await
+        .with_context(|| {
+            format!(
+                "--web-host {} --web-port {}: cannot listen there (is Locust or another gsai-load using the port? pick another with --web-port)",
+                flags.web_host, flags.web_port
+            )
+        })?;
+    let addr = listener
+        .local_addr()
+        .context("reading the web UI's address")?;
+    let controller = web::Controller::new(template, defaults);
+    let shutdown = CancellationToken::new();
+    let state = web::WebState {
+        controller: controller.clone(),
+        login: flags.web_login.clone(),
+    };
+    let server = tokio::spawn(web::serve(listener, state, shutdown.clone()));
+    let mut finished = controller.finished();
+    if flags.autostart {
+        controller
+            .swarm(web::StartRequest {
+                users: args.users,
+                spawn_rate: args.spawn_rate,
+                run_time: args.run_time,
+                ..web::StartRequest::default()
+            })
+            .context("--autostart with -u/-r/-t")?;
+    }
+    eprintln!(
+        "gsai-load {}: web UI at http://{addr}{} (Ctrl-C to quit)",
+        env!("CARGO_PKG_VERSION"),
+        if flags.web_login.is_some() {
+            " (login required)"
+        } else {
+            ""
+        }
+    );
+    let autoquit = async {
+        match (flags.autostart, flags.autoquit) {
+            (true, Some(secs)) => {
+                let _ = finished.wait_for(Option::is_some).await;
+                tokio::time::sleep(Duration::from_secs(secs)).await;
+            }
+            _ => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {
+            if controller.stop().is_ok() {
+                eprintln!("\nstopping: waiting for in-flight requests (up to --stop-timeout)...");
+                let mut done = controller.finished();
+                let _ = done.wait_for(|_| !controller.is_busy()).await;
+            }
+        }
+        _ = autoquit => {}
+    }
+    shutdown.cancel();
+    server
+        .await
+        .context("the web UI task failed")?
+        .context("serving the web UI failed")?;
+    match controller.finished().borrow().clone() {
+        Some(result) => outputs::finish_after(&result, controller.history_ticks(), &outputs),
+        None => Ok(0),
+    }
+}
+
+/// The web UI's plan template and form defaults. Host and model may be missing (the form
+/// supplies them); every other flag is validated now, so mistakes show at startup.
+fn web_plan(args: &RunArgs) -> anyhow::Result<(Plan, web::FormDefaults)> {
+    let given = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+    };
+    let (host, model) = (given(&args.host), given(&args.model));
+    let mut flags = args.clone();
+    flags.host = Some(host.clone().unwrap_or_else(|| "http://host.invalid".into()));
+    flags.model = Some(model.clone().unwrap_or_else(|| "model".into()));
+    let template = flags.to_plan()?;
+    let defaults = web::FormDefaults {
+        users: args.users,
+        spawn_rate: args.spawn_rate,
+        host,
+        model,
+        run_time: args.run_time,
+        api: template.api,
+    };
+    Ok((template, defaults))
+}
+
+// ---- end of web UI mode ------------------------------------------------------------------
 
 async fn demo(args: DemoArgs) -> anyhow::Result<u8> {
     let token = "demo-token";

@@ -2,8 +2,9 @@
 //! in [`RunArgs::to_plan`], so every error names the flag or variable to fix.
 
 use crate::client::Timeouts;
-use crate::config::{Plan, Secret, WaitTime};
-use crate::workload::{ApiKind, ChatIdMode};
+use crate::config::{Arrival, Plan, Secret, Stages, WaitTime};
+use crate::workload::scenario::{Scenario, ScenarioError};
+use crate::workload::{ApiKind, ChatIdMode, PromptOrder};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -64,9 +65,12 @@ pub struct DemoArgs {
 /// Flags of a load test.
 #[derive(Args, Debug, Clone, Default)]
 pub struct RunArgs {
-    /// Run without the web UI and start at once (the web UI is not built yet, so this is required).
+    /// Run without the web UI and start at once (default: serve the web UI and wait for a start).
     #[arg(long)]
     pub headless: bool,
+    /// Web UI flags (issue 4).
+    #[command(flatten)]
+    pub web: crate::web::WebArgs,
     /// Base URL of the service under test.
     #[arg(short = 'H', long, env = "GSAI_HOST")]
     pub host: Option<String>,
@@ -130,9 +134,84 @@ pub struct RunArgs {
     /// Write the full result as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
-    /// Reports and pass/fail criteria.
+    /// Open loop: start this many requests per second, whatever the responses (instead of users).
+    #[arg(long, help_heading = "Load model")]
+    pub rate: Option<f64>,
+    /// Open-loop arrival process.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "poisson",
+        help_heading = "Load model"
+    )]
+    pub arrival: Option<Arrival>,
+    /// Open loop: most requests in flight; arrivals beyond it are dropped and counted.
+    #[arg(long, help_heading = "Load model")]
+    pub max_concurrency: Option<u64>,
+    /// Ramp users (or, with --rate, requests/s) linearly through stages: TARGET@DURATION,... e.g. 10@30s,50@2m,0@10s.
+    #[arg(long, help_heading = "Load model")]
+    pub stages: Option<Stages>,
+    /// Requests that start during this first period run but are excluded from statistics.
+    #[arg(long, value_parser = parse_duration, help_heading = "Load model")]
+    pub warmup: Option<Duration>,
+    /// Abort once this many requests failed.
+    #[arg(long, help_heading = "Load model")]
+    pub max_failures: Option<u64>,
+    /// Abort once the failure ratio passes this (e.g. 5% or 0.05), after 20 finished requests.
+    #[arg(long, value_parser = parse_ratio, help_heading = "Load model")]
+    pub max_fail_rate: Option<f64>,
+    /// Prompts file: .txt (one per line), .jsonl ({"prompt": …} or {"messages": […]}, optional max_tokens), ShareGPT .json.
+    #[arg(long, help_heading = "Workload")]
+    pub prompts: Option<PathBuf>,
+    /// ShareGPT: send the whole conversation up to the last human turn as history.
+    #[arg(long, help_heading = "Workload")]
+    pub sharegpt_history: bool,
+    /// How prompts are picked from the file.
+    #[arg(long, value_enum, default_value = "random", help_heading = "Workload")]
+    pub prompt_order: Option<PromptOrder>,
+    /// Synthetic prompts of MEAN±STDDEV tokens, e.g. 512,64.
+    #[arg(long, value_parser = parse_pair, help_heading = "Workload")]
+    pub synthetic_input: Option<(u32, u32)>,
+    /// Seed for reproducible random choices (prompts, request kinds, waits).
+    #[arg(long, help_heading = "Workload")]
+    pub seed: Option<u64>,
+    /// TOML file declaring several request kinds with weights (see the README).
+    #[arg(long, help_heading = "Workload")]
+    pub scenario: Option<PathBuf>,
+    /// Reports and pass/fail criteria (issue 3).
     #[command(flatten)]
     pub outputs: OutputArgs,
+}
+
+/// Parses a ratio: `5%` or `0.05`.
+pub fn parse_ratio(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let v = match t.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|v| v / 100.0),
+        None => t.parse::<f64>(),
+    }
+    .map_err(|_| format!("'{s}' is not a ratio; use e.g. 5% or 0.05"))?;
+    if !(0.0..=1.0).contains(&v) {
+        return Err(format!("'{s}' must be between 0% and 100%"));
+    }
+    Ok(v)
+}
+
+/// Parses `A,B` as two whole numbers.
+pub fn parse_pair(s: &str) -> Result<(u32, u32), String> {
+    let (a, b) = s
+        .split_once(',')
+        .ok_or_else(|| format!("'{s}' must be MEAN,STDDEV, e.g. 512,64"))?;
+    let num = |x: &str| {
+        x.trim()
+            .parse::<u32>()
+            .map_err(|_| format!("'{x}' in '{s}' is not a whole number"))
+    };
+    let (a, b) = (num(a)?, num(b)?);
+    if a == 0 {
+        return Err(format!("'{s}': the mean must be at least 1 token"));
+    }
+    Ok((a, b))
 }
 
 /// Parses a humantime duration ("30s", "5m", "1h30m"); a bare number means seconds.
@@ -155,6 +234,9 @@ pub enum ConfigError {
     /// No model given.
     #[error("no model: set CHAT_MODEL in .env or the environment, or pass --model NAME")]
     MissingModel,
+    /// The scenario file is unusable.
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
     /// A flag's value is out of range.
     #[error("{flag}: {reason}")]
     Invalid {
@@ -246,6 +328,45 @@ impl RunArgs {
             }
         }
         plan.lenient = self.lenient;
+        if let Some(rate) = self.rate {
+            if !(rate.is_finite() && rate >= 0.0) || (rate == 0.0 && self.stages.is_none()) {
+                return Err(invalid(
+                    "--rate",
+                    "must be a number of requests per second above 0",
+                ));
+            }
+        }
+        if self.max_concurrency == Some(0) {
+            return Err(invalid("--max-concurrency", "must be at least 1"));
+        }
+        if self.max_concurrency.is_some() && self.rate.is_none() {
+            return Err(invalid(
+                "--max-concurrency",
+                "applies to the open loop only: add --rate R (closed loop uses -u)",
+            ));
+        }
+        if self.max_failures == Some(0) {
+            return Err(invalid("--max-failures", "must be at least 1"));
+        }
+        if self.prompts.is_some() && self.synthetic_input.is_some() {
+            return Err(invalid(
+                "--synthetic-input",
+                "cannot be combined with --prompts; choose one",
+            ));
+        }
+        plan.rate = self.rate;
+        plan.arrival = self.arrival.unwrap_or(Arrival::Poisson);
+        plan.max_concurrency = self.max_concurrency;
+        plan.stages = self.stages.clone();
+        plan.warmup = self.warmup;
+        plan.max_failures = self.max_failures;
+        plan.max_fail_rate = self.max_fail_rate;
+        plan.prompts = self.prompts.clone();
+        plan.sharegpt_history = self.sharegpt_history;
+        plan.prompt_order = self.prompt_order.unwrap_or_default();
+        plan.synthetic_input = self.synthetic_input;
+        plan.seed = self.seed;
+        plan.scenario = self.scenario.as_deref().map(Scenario::load).transpose()?;
         plan.slo = self.outputs.slo.clone();
         Ok(plan)
     }

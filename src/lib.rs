@@ -1,8 +1,8 @@
 //! gsai-load: a load tester for streaming (SSE) LLM chat-completion APIs.
 //!
 //! Modules follow the data's path: [`cli`] → [`config`] → [`workload`] → [`engine`] →
-//! [`client`] → [`sse`] → [`metrics`] → [`report`]. [`criteria`] holds SLOs and thresholds;
-//! [`mock`] is the built-in mock server.
+//! [`client`] → [`sse`] → [`metrics`] → [`report`] / [`web`]. [`criteria`] holds SLOs and
+//! thresholds; [`mock`] is the built-in mock server.
 #![warn(missing_docs)]
 
 pub mod app;
@@ -16,4 +16,5 @@ pub mod metrics;
 pub mod mock;
 pub mod report;
 pub mod sse;
+pub mod web;
 pub mod workload;

@@ -243,17 +243,13 @@ impl SseParser {
                 self.event.extend_from_slice(value);
                 self.has_event = true;
             }
-            b"id" => {
-                // Per the spec an id containing NUL is ignored.
-                if !value.contains(&0) {
-                    self.last_event_id.clear();
-                    self.last_event_id.extend_from_slice(value);
-                }
+            // Per the spec an id containing NUL is ignored.
+            b"id" if !value.contains(&0) => {
+                self.last_event_id.clear();
+                self.last_event_id.extend_from_slice(value);
             }
-            b"retry" => {
-                if !value.is_empty() && value.iter().all(u8::is_ascii_digit) {
-                    self.retry_ms = std::str::from_utf8(value).ok().and_then(|s| s.parse().ok());
-                }
+            b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
+                self.retry_ms = std::str::from_utf8(value).ok().and_then(|s| s.parse().ok());
             }
             _ => {}
         }

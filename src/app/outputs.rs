@@ -40,17 +40,26 @@ struct Observed {
     csv_error: Option<CsvError>,
 }
 
-/// Checks that every output can be written, and creates the CSV files (with their headers), so
-/// that a bad path fails before the test starts.
+/// Checks that the folders of `--json`, `--html` and `--csv` exist, so a bad path fails at startup.
+pub fn check_paths(outputs: &Outputs) -> anyhow::Result<()> {
+    let flags = [
+        ("--json", &outputs.json),
+        ("--html", &outputs.args.html),
+        ("--csv", &outputs.args.csv),
+    ];
+    for (flag, path) in flags {
+        if let Some(path) = path {
+            super::check_writable(path)
+                .with_context(|| format!("{flag} {}: cannot write there", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Checks every output path and creates the CSV files (with their headers), so that a bad path
+/// fails before the test starts.
 pub fn prepare(outputs: &Outputs) -> anyhow::Result<Option<CsvFiles>> {
-    if let Some(path) = &outputs.json {
-        super::check_writable(path)
-            .with_context(|| format!("--json {}: cannot write there", path.display()))?;
-    }
-    if let Some(path) = &outputs.args.html {
-        super::check_writable(path)
-            .with_context(|| format!("--html {}: cannot write there", path.display()))?;
-    }
+    check_paths(outputs)?;
     let csv = match &outputs.args.csv {
         Some(prefix) => Some(CsvFiles::create(prefix, outputs.args.csv_full_history)?),
         None => None,
@@ -153,6 +162,31 @@ pub fn finish(
         extras,
         outputs.args.exit_code_on_error,
     ))
+}
+
+/// For a result that ran without live outputs (the web UI's last test): judges the thresholds,
+/// writes every CSV at once from `history`, then as [`finish`].
+pub fn finish_after(
+    result: &RunResult,
+    history: Vec<HistoryTick>,
+    outputs: &Outputs,
+) -> anyhow::Result<u8> {
+    let extras = Extras {
+        thresholds: threshold::judge_all(&outputs.args.thresholds, &result.stats.total()),
+        threshold_abort: None,
+        history,
+    };
+    if let Some(prefix) = &outputs.args.csv {
+        csv_files::write_all(
+            prefix,
+            outputs.args.csv_full_history,
+            &result.kinds,
+            &result.stats,
+            &extras.history,
+        )?;
+        eprintln!("wrote {}_*.csv", prefix.display());
+    }
+    finish(result, &extras, None, outputs)
 }
 
 /// `gsai-load report RESULT.json --html FILE --csv PREFIX`.

@@ -206,6 +206,11 @@ impl UserClient {
         }
     }
 
+    /// Text (content and reasoning) received by the last request.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
     /// Sends one request of kind `kind` and reads its whole response.
     pub async fn execute(&mut self, kind: usize, spec: &RequestSpec, body: Bytes) -> RequestRecord {
         self.itl_us.clear();

@@ -4,20 +4,25 @@
 //! web UI and reports subscribe) and returns a [`RunResult`] at the end. It is driven through
 //! [`RunHandle`]: stop, change the number of users, reset statistics.
 
+mod collector;
+mod run;
 mod users;
+
+pub use collector::{Collector, Gauges};
 
 use crate::client::{bearer, ClientShared, RequestSpec, Target, TargetError, Tokenizer};
 use crate::config::Plan;
-use crate::metrics::{RequestKind, ShardedRecorder, StatsSet, TimelinePoint, Window};
-use crate::workload::{ChatSpec, ChatTemplate};
+use crate::metrics::{RequestKind, ShardedRecorder, StatsSet, TimelinePoint};
+use crate::workload::prompts::{self, Prompt, PromptsError, ShareGptOptions};
+use crate::workload::scenario::RequestKindType;
+use crate::workload::{ChatSpec, ChatTemplate, KindDef, Workload};
+use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use users::{user_loop, UserCtx};
+use users::UserCtx;
 
 /// Why the engine refused a plan.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +33,9 @@ pub enum EngineError {
     /// The token cannot be sent in a header.
     #[error("--token / GSA_AUTH_TOKEN contains characters that cannot be sent in an HTTP header (check for a stray newline or quote)")]
     Token,
+    /// The prompts file is unusable.
+    #[error(transparent)]
+    Prompts(#[from] PromptsError),
 }
 
 /// Phase of a test.
@@ -54,6 +62,26 @@ pub enum StopReason {
     MaxRequests,
     /// Stopped from outside (Ctrl-C, web UI, API).
     Stopped,
+    /// The last `--stages` stage ended.
+    StagesComplete,
+    /// `--max-failures` reached.
+    MaxFailures,
+    /// `--max-fail-rate` exceeded.
+    MaxFailRate,
+}
+
+impl StopReason {
+    /// A sentence for people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            StopReason::RunTime => "run time elapsed",
+            StopReason::MaxRequests => "--max-requests reached",
+            StopReason::Stopped => "stopped",
+            StopReason::StagesComplete => "all stages complete",
+            StopReason::MaxFailures => "aborted: --max-failures reached",
+            StopReason::MaxFailRate => "aborted: failure ratio above --max-fail-rate",
+        }
+    }
 }
 
 /// What the engine publishes once a second.
@@ -160,10 +188,96 @@ fn shard_count() -> usize {
     std::thread::available_parallelism().map_or(4, |n| n.get() * 8)
 }
 
-fn unix_now_s() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
+/// Prompts of a plan: a dataset file, synthetic prompts, or the single `--prompt`.
+fn load_prompts(plan: &Plan) -> Result<Vec<Prompt>, PromptsError> {
+    if let Some(path) = &plan.prompts {
+        let opts = ShareGptOptions {
+            history: plan.sharegpt_history,
+        };
+        return prompts::load(path, opts);
+    }
+    if let Some((mean, sd)) = plan.synthetic_input {
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(plan.seed.unwrap_or(0x5EED));
+        return Ok(prompts::synthetic(mean, sd, 512, &mut rng));
+    }
+    Ok(vec![Prompt::user(&plan.prompt)])
+}
+
+/// Request kinds of a plan: its scenario's, or the one chat completion of `--api`.
+fn kinds(plan: &Plan) -> Vec<KindDef> {
+    fn chat(
+        plan: &Plan,
+        api: crate::workload::ApiKind,
+        stream: bool,
+        max_tokens: Option<u32>,
+        extra: Option<&serde_json::Map<String, serde_json::Value>>,
+    ) -> ChatTemplate {
+        ChatTemplate::new(&ChatSpec {
+            api,
+            model: &plan.model,
+            stream,
+            max_tokens,
+            chat_id: plan.chat_id,
+            extra,
+        })
+    }
+    let Some(scenario) = &plan.scenario else {
+        let t = chat(plan, plan.api, true, plan.max_tokens, plan.body.as_ref());
+        return vec![KindDef {
+            method: "POST",
+            name: t.path.clone(),
+            path: t.path.clone(),
+            streaming: true,
+            weight: 1,
+            turns: 1,
+            chat: Some(t),
+        }];
+    };
+    scenario
+        .request
+        .iter()
+        .map(|r| {
+            let api = r.api.unwrap_or(plan.api);
+            let extra = match (&plan.body, &r.body) {
+                (Some(a), Some(b)) => Some(
+                    a.iter()
+                        .chain(b)
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                ),
+                (a, b) => b.clone().or_else(|| a.clone()),
+            };
+            let (method, path, chat_t) = match r.kind {
+                RequestKindType::Models => (
+                    "GET",
+                    match api {
+                        crate::workload::ApiKind::Openwebui => "/api/models".to_string(),
+                        crate::workload::ApiKind::Openai => "/v1/models".to_string(),
+                    },
+                    None,
+                ),
+                RequestKindType::Chat | RequestKindType::Completion => {
+                    let t = chat(
+                        plan,
+                        api,
+                        r.kind == RequestKindType::Chat,
+                        r.max_tokens.or(plan.max_tokens),
+                        extra.as_ref(),
+                    );
+                    ("POST", t.path.clone(), Some(t))
+                }
+            };
+            KindDef {
+                method,
+                name: r.name.clone().unwrap_or_else(|| path.clone()),
+                path,
+                streaming: r.kind == RequestKindType::Chat,
+                weight: r.weight,
+                turns: r.turns,
+                chat: chat_t,
+            }
+        })
+        .collect()
 }
 
 /// Starts a test on the current tokio runtime.
@@ -173,27 +287,33 @@ pub fn start(plan: Plan) -> Result<RunHandle, EngineError> {
         Some(t) => Some(bearer(t.expose()).ok_or(EngineError::Token)?),
         None => None,
     };
-    let template = ChatTemplate::new(&ChatSpec {
-        api: plan.api,
-        model: &plan.model,
-        prompt: &plan.prompt,
-        max_tokens: plan.max_tokens,
-        chat_id: plan.chat_id,
-        extra: plan.body.as_ref(),
-    });
-    let spec = RequestSpec::new(
-        &target,
-        hyper::Method::POST,
-        &template.path,
-        auth.as_ref(),
-        true,
-    );
-    let kinds = vec![RequestKind {
-        method: "POST".into(),
-        name: template.path.clone(),
-    }];
+    let workload = Workload::new(kinds(&plan), load_prompts(&plan)?, plan.prompt_order);
+    let specs = workload
+        .kinds
+        .iter()
+        .map(|k| {
+            let method = if k.method == "GET" {
+                hyper::Method::GET
+            } else {
+                hyper::Method::POST
+            };
+            RequestSpec::new(&target, method, &k.path, auth.as_ref(), k.streaming)
+        })
+        .collect();
+    let kinds: Vec<RequestKind> = workload
+        .kinds
+        .iter()
+        .map(|k| RequestKind {
+            method: k.method.to_string(),
+            name: k.name.clone(),
+        })
+        .collect();
+    let started = Instant::now();
     let slo = (!plan.slo.is_empty()).then(|| crate::criteria::slo::check(plan.slo.clone()));
-    let recorder = Arc::new(ShardedRecorder::new(shard_count(), kinds.len(), slo));
+    let mut recorder = ShardedRecorder::new(shard_count(), kinds.len(), slo);
+    if let Some(w) = plan.warmup {
+        recorder.set_warmup_until(started + w);
+    }
     let client = Arc::new(ClientShared {
         target,
         timeouts: plan.timeouts,
@@ -203,18 +323,21 @@ pub fn start(plan: Plan) -> Result<RunHandle, EngineError> {
     });
     let ctx = Arc::new(UserCtx {
         client,
-        spec,
-        template,
+        workload,
+        specs,
         wait: plan.wait,
-        recorder,
+        seed: plan.seed.unwrap_or_else(rand::random),
+        recorder: Arc::new(recorder),
         started: 0.into(),
         ended: 0.into(),
         max_requests: plan.max_requests,
         limit_reached: CancellationToken::new(),
         active: 0.into(),
         in_flight: 0.into(),
+        pool: std::sync::Mutex::new(Vec::new()),
     });
     let (tx, rx) = mpsc::unbounded_channel();
+    let kinds: Arc<[RequestKind]> = kinds.into();
     let first = Arc::new(Snapshot {
         state: RunState::Spawning,
         elapsed_s: 0.0,
@@ -223,187 +346,13 @@ pub fn start(plan: Plan) -> Result<RunHandle, EngineError> {
         in_flight: 0,
         point: TimelinePoint::default(),
         stats: StatsSet::new(kinds.len()),
-        kinds: kinds.clone().into(),
+        kinds: kinds.clone(),
     });
     let (snap_tx, snap_rx) = watch::channel(first);
-    let task = tokio::spawn(run(plan, kinds, ctx, rx, snap_tx));
+    let task = tokio::spawn(run::run(plan, kinds, ctx, started, rx, snap_tx));
     Ok(RunHandle {
         commands: tx,
         snapshots: snap_rx,
         task,
     })
-}
-
-/// The run task: spawns and retires users, collects once a second, stops.
-async fn run(
-    plan: Plan,
-    kinds: Vec<RequestKind>,
-    ctx: Arc<UserCtx>,
-    mut commands: mpsc::UnboundedReceiver<Command>,
-    snapshots: watch::Sender<Arc<Snapshot>>,
-) -> RunResult {
-    let started = Instant::now();
-    let started_unix_s = unix_now_s();
-    let cancel = CancellationToken::new();
-    let mut users: JoinSet<()> = JoinSet::new();
-    let mut user_stops: Vec<CancellationToken> = Vec::new();
-    let mut next_id = 0usize;
-    let mut target_users = plan.users;
-    let mut spawn_rate = plan.spawn_rate.max(0.001);
-    let mut spawned_at = started;
-    let mut spawn_debt = 0.0f64;
-    let mut collector = Collector::new(kinds.clone().into());
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut spawn_tick = tokio::time::interval(Duration::from_millis(10));
-    spawn_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let deadline = plan.run_time.map(|d| started + d);
-    let sleep_until_deadline = async move {
-        match deadline {
-            Some(d) => tokio::time::sleep_until(d.into()).await,
-            None => std::future::pending().await,
-        }
-    };
-    tokio::pin!(sleep_until_deadline);
-
-    let stop_reason = loop {
-        tokio::select! {
-            _ = &mut sleep_until_deadline => break StopReason::RunTime,
-            _ = ctx.limit_reached.cancelled() => break StopReason::MaxRequests,
-            cmd = commands.recv() => match cmd {
-                Some(Command::Stop) | None => break StopReason::Stopped,
-                Some(Command::SetUsers { users: n, spawn_rate: r }) => {
-                    target_users = n;
-                    spawn_rate = r.max(0.001);
-                    spawn_debt = 0.0;
-                    spawned_at = Instant::now();
-                }
-                Some(Command::Reset) => {
-                    ctx.recorder.drain();
-                    collector.reset();
-                }
-            },
-            _ = spawn_tick.tick(), if user_stops.len() as u64 != target_users => {
-                let now = Instant::now();
-                spawn_debt += now.duration_since(spawned_at).as_secs_f64() * spawn_rate;
-                spawned_at = now;
-                // Spawn at least one user on the first tick so tiny rates still start.
-                let due = spawn_debt.floor().max(if next_id == 0 { 1.0 } else { 0.0 }) as u64;
-                spawn_debt -= due as f64;
-                let have = user_stops.len() as u64;
-                if have < target_users {
-                    for _ in 0..due.min(target_users - have) {
-                        let stop = CancellationToken::new();
-                        user_stops.push(stop.clone());
-                        users.spawn(user_loop(next_id, ctx.clone(), stop, cancel.clone()));
-                        next_id += 1;
-                    }
-                } else {
-                    // Fewer users wanted: the newest ones finish their request and leave.
-                    for _ in 0..(have - target_users).min(due.max(1)) {
-                        if let Some(s) = user_stops.pop() {
-                            s.cancel();
-                        }
-                    }
-                }
-            }
-            _ = tick.tick() => {
-                let state = if user_stops.len() as u64 == target_users { RunState::Running } else { RunState::Spawning };
-                collector.collect(&ctx, started, target_users, state, &snapshots);
-            }
-            Some(_) = users.join_next(), if !users.is_empty() => {}
-        }
-    };
-
-    // Stop: no new requests; let in-flight ones finish for stop_timeout, then cancel them.
-    for s in &user_stops {
-        s.cancel();
-    }
-    collector.collect(&ctx, started, target_users, RunState::Stopping, &snapshots);
-    let grace = tokio::time::sleep(plan.stop_timeout);
-    tokio::pin!(grace);
-    loop {
-        tokio::select! {
-            joined = users.join_next() => if joined.is_none() { break },
-            _ = &mut grace => {
-                cancel.cancel();
-                while users.join_next().await.is_some() {}
-                break;
-            }
-            _ = tick.tick() => collector.collect(&ctx, started, target_users, RunState::Stopping, &snapshots),
-        }
-    }
-    collector.collect(&ctx, started, target_users, RunState::Stopped, &snapshots);
-    RunResult {
-        plan,
-        kinds,
-        stats: collector.cumulative,
-        timeline: collector.timeline,
-        started_unix_s,
-        duration_s: started.elapsed().as_secs_f64(),
-        stop_reason,
-    }
-}
-
-/// Drains the shards, keeps the cumulative stats and timeline, and publishes snapshots.
-struct Collector {
-    kinds: Arc<[RequestKind]>,
-    cumulative: StatsSet,
-    window: Window,
-    timeline: Vec<TimelinePoint>,
-    last: Instant,
-}
-
-impl Collector {
-    fn new(kinds: Arc<[RequestKind]>) -> Self {
-        Self {
-            cumulative: StatsSet::new(kinds.len()),
-            kinds,
-            window: Window::new(5),
-            timeline: Vec::new(),
-            last: Instant::now(),
-        }
-    }
-
-    fn reset(&mut self) {
-        self.cumulative.clear();
-        self.window.clear();
-    }
-
-    fn collect(
-        &mut self,
-        ctx: &UserCtx,
-        started: Instant,
-        target_users: u64,
-        state: RunState,
-        snapshots: &watch::Sender<Arc<Snapshot>>,
-    ) {
-        let now = Instant::now();
-        let delta = ctx.recorder.drain();
-        self.window
-            .push(&delta, now.duration_since(self.last).as_secs_f64());
-        self.last = now;
-        self.cumulative.merge(&delta);
-        let total = self.cumulative.total();
-        let users = ctx.active.load(Ordering::Relaxed);
-        let point = TimelinePoint {
-            unix_s: unix_now_s(),
-            elapsed_s: now.duration_since(started).as_secs_f64(),
-            users,
-            total_requests: total.requests,
-            total_failures: total.failures,
-            ..self.window.point()
-        };
-        self.timeline.push(point);
-        let _ = snapshots.send(Arc::new(Snapshot {
-            state,
-            elapsed_s: point.elapsed_s,
-            users,
-            target_users,
-            in_flight: ctx.in_flight.load(Ordering::Relaxed),
-            point,
-            stats: self.cumulative.clone(),
-            kinds: self.kinds.clone(),
-        }));
-    }
 }

@@ -1,22 +1,28 @@
-//! The simulated user: one loop that sends a request, records it, and waits per the plan.
+//! Requests as the engine issues them: one function that picks a kind and a prompt, sends,
+//! and records; the closed-loop user that repeats it with waits; and the open-loop arrival
+//! that runs it once on a pooled connection. One request path for every load model.
 
-use crate::client::{RequestSpec, UserClient};
+use crate::client::{ClientShared, RequestSpec, UserClient};
 use crate::config::WaitTime;
 use crate::metrics::{Outcome, RequestRecord, ShardedRecorder};
-use crate::workload::ChatTemplate;
+use crate::workload::Workload;
+use bytes::Bytes;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
+use serde_json::Value;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// What all users of a run share.
+/// What all requests of a run share.
 pub(crate) struct UserCtx {
-    pub client: Arc<crate::client::ClientShared>,
-    pub spec: RequestSpec,
-    pub template: ChatTemplate,
+    pub client: Arc<ClientShared>,
+    pub workload: Workload,
+    /// One prepared request per kind, indexed like `workload.kinds`.
+    pub specs: Vec<RequestSpec>,
     pub wait: WaitTime,
+    pub seed: u64,
     pub recorder: Arc<ShardedRecorder>,
     /// Requests started (tickets taken), for `--max-requests`.
     pub started: AtomicU64,
@@ -25,13 +31,96 @@ pub(crate) struct UserCtx {
     pub max_requests: Option<u64>,
     /// Cancelled when the last allowed request has ended.
     pub limit_reached: CancellationToken,
-    /// Users currently running.
+    /// Closed loop: users running. Open loop: requests in flight.
     pub active: AtomicU64,
     /// Requests currently in flight.
     pub in_flight: AtomicU64,
+    /// Open loop: idle connections, reused by later arrivals.
+    pub pool: Mutex<Vec<UserClient>>,
 }
 
-/// Runs one user until `stop` (finish the current request first) or `cancel` (abort it).
+impl UserCtx {
+    /// Takes a ticket for one more request; false once `--max-requests` are all taken.
+    pub fn take_ticket(&self) -> bool {
+        match self.max_requests {
+            Some(max) => self.started.fetch_add(1, Ordering::Relaxed) < max,
+            None => true,
+        }
+    }
+}
+
+/// A user's multi-turn conversation: the messages so far and the turns done.
+#[derive(Default)]
+pub(crate) struct Conversation {
+    kind: usize,
+    messages: Vec<Value>,
+    turns: u32,
+}
+
+/// Picks a kind and prompt, sends one request, records it. Returns false if it was cancelled.
+pub(crate) async fn one_request(
+    ctx: &UserCtx,
+    client: &mut UserClient,
+    rng: &mut SmallRng,
+    conv: &mut Option<Conversation>,
+    hint: usize,
+    intended: Option<Instant>,
+    cancel: &CancellationToken,
+) -> bool {
+    let kind = match conv {
+        Some(c) => c.kind,
+        None => ctx.workload.pick_kind(rng),
+    };
+    let def = &ctx.workload.kinds[kind];
+    let body = match &def.chat {
+        None => Bytes::new(),
+        Some(template) if def.turns > 1 => {
+            let c = conv.get_or_insert_with(|| Conversation {
+                kind,
+                ..Conversation::default()
+            });
+            let prompt = ctx.workload.pick_prompt(rng);
+            if let Ok(Value::Array(new)) = serde_json::from_slice::<Value>(&prompt.messages_json) {
+                c.messages.extend(new);
+            }
+            let messages = serde_json::to_vec(&c.messages).unwrap_or_else(|_| b"[]".to_vec());
+            template.body(&messages, prompt.max_tokens)
+        }
+        Some(template) => {
+            let prompt = ctx.workload.pick_prompt(rng);
+            template.body(&prompt.messages_json, prompt.max_tokens)
+        }
+    };
+    ctx.in_flight.fetch_add(1, Ordering::Relaxed);
+    let began = Instant::now();
+    let mut rec = tokio::select! {
+        biased;
+        _ = cancel.cancelled() => RequestRecord::bare(kind, began, Instant::now(), Outcome::Cancelled),
+        rec = client.execute(kind, &ctx.specs[kind], body) => rec,
+    };
+    rec.intended = intended;
+    ctx.in_flight.fetch_sub(1, Ordering::Relaxed);
+    ctx.recorder.record(hint, &rec, &client.itl_us);
+    let ended = ctx.ended.fetch_add(1, Ordering::Relaxed) + 1;
+    if ctx.max_requests == Some(ended) {
+        ctx.limit_reached.cancel();
+    }
+    if let Some(c) = conv.as_mut() {
+        if rec.outcome == Outcome::Success {
+            c.messages
+                .push(serde_json::json!({"role": "assistant", "content": client.text()}));
+            c.turns += 1;
+        }
+        // A failed turn ends the conversation, as a person would start over.
+        if rec.outcome != Outcome::Success || c.turns >= def.turns {
+            *conv = None;
+        }
+    }
+    rec.outcome != Outcome::Cancelled
+}
+
+/// A closed-loop user: request, wait, repeat, until `stop` (finish the current request
+/// first) or `cancel` (abort it).
 pub(crate) async fn user_loop(
     id: usize,
     ctx: Arc<UserCtx>,
@@ -40,28 +129,12 @@ pub(crate) async fn user_loop(
 ) {
     ctx.active.fetch_add(1, Ordering::Relaxed);
     let mut client = UserClient::new(ctx.client.clone());
-    let mut rng = SmallRng::seed_from_u64(id as u64 ^ 0x9E37_79B9_7F4A_7C15);
-    while !stop.is_cancelled() {
-        if let Some(max) = ctx.max_requests {
-            if ctx.started.fetch_add(1, Ordering::Relaxed) >= max {
-                break;
-            }
-        }
+    let mut rng =
+        SmallRng::seed_from_u64(ctx.seed ^ (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut conv = None;
+    while !stop.is_cancelled() && ctx.take_ticket() {
         let task_start = Instant::now();
-        let body = ctx.template.body();
-        ctx.in_flight.fetch_add(1, Ordering::Relaxed);
-        let rec = tokio::select! {
-            biased;
-            _ = cancel.cancelled() => RequestRecord::bare(0, task_start, Instant::now(), Outcome::Cancelled),
-            rec = client.execute(0, &ctx.spec, body) => rec,
-        };
-        ctx.in_flight.fetch_sub(1, Ordering::Relaxed);
-        ctx.recorder.record(id, &rec, &client.itl_us);
-        let ended = ctx.ended.fetch_add(1, Ordering::Relaxed) + 1;
-        if ctx.max_requests == Some(ended) {
-            ctx.limit_reached.cancel();
-        }
-        if rec.outcome == Outcome::Cancelled {
+        if !one_request(&ctx, &mut client, &mut rng, &mut conv, id, None, &cancel).await {
             break;
         }
         let wait = ctx.wait.next(&mut rng, task_start.elapsed());
@@ -71,6 +144,36 @@ pub(crate) async fn user_loop(
                 _ = stop.cancelled() => break,
             }
         }
+    }
+    ctx.active.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// One open-loop arrival: runs a request scheduled for `intended` on a pooled connection.
+/// The caller has already reserved its slot in `ctx.active`; it is released here.
+pub(crate) async fn arrival(
+    n: u64,
+    ctx: Arc<UserCtx>,
+    intended: Instant,
+    cancel: CancellationToken,
+) {
+    let pooled = ctx.pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
+    let mut client = pooled.unwrap_or_else(|| UserClient::new(ctx.client.clone()));
+    let mut rng = SmallRng::seed_from_u64(ctx.seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let completed = one_request(
+        &ctx,
+        &mut client,
+        &mut rng,
+        &mut None,
+        n as usize,
+        Some(intended),
+        &cancel,
+    )
+    .await;
+    if completed {
+        ctx.pool
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(client);
     }
     ctx.active.fetch_sub(1, Ordering::Relaxed);
 }

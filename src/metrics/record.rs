@@ -62,6 +62,8 @@ pub struct RequestRecord {
     pub kind: usize,
     /// Just before the request was written.
     pub start: Instant,
+    /// Open loop: when the schedule wanted the request to start (None in closed loop).
+    pub intended: Option<Instant>,
     /// Time spent opening a new connection before `start` (None when one was reused).
     pub connect: Option<Duration>,
     /// Status line and headers read.
@@ -92,6 +94,7 @@ impl RequestRecord {
         Self {
             kind,
             start,
+            intended: None,
             connect: None,
             headers: None,
             first_event: None,
@@ -116,6 +119,12 @@ impl RequestRecord {
     pub fn ttft(&self) -> Option<Duration> {
         self.first_token
             .map(|t| t.saturating_duration_since(self.start))
+    }
+
+    /// Actual start − intended start (open loop).
+    pub fn schedule_lag(&self) -> Option<Duration> {
+        self.intended
+            .map(|i| self.start.saturating_duration_since(i))
     }
 
     /// End-to-end latency.

@@ -16,6 +16,7 @@ pub struct ShardedRecorder {
     anchor_instant: Instant,
     anchor_unix_us: u64,
     slo: Option<SloCheck>,
+    warmup_until: Option<Instant>,
 }
 
 impl std::fmt::Debug for ShardedRecorder {
@@ -41,7 +42,32 @@ impl ShardedRecorder {
             anchor_instant: Instant::now(),
             anchor_unix_us,
             slo,
+            warmup_until: None,
         }
+    }
+
+    /// Requests starting (or scheduled to start) before `until` are counted only as warm-up.
+    pub fn set_warmup_until(&mut self, until: Instant) {
+        self.warmup_until = Some(until);
+    }
+
+    fn shard(&self, hint: usize) -> std::sync::MutexGuard<'_, StatsSet> {
+        // A poisoned shard only means another thread panicked mid-record; the data is still usable.
+        self.shards[hint % self.shards.len()]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts an open-loop arrival of kind `kind` that was dropped (no free slot).
+    pub fn record_dropped(&self, hint: usize, kind: usize, at: Instant) {
+        let mut set = self.shard(hint);
+        if self.warmup_until.is_some_and(|w| at < w) {
+            return;
+        }
+        if kind >= set.rows.len() {
+            set.rows.resize(kind + 1, Default::default());
+        }
+        set.rows[kind].dropped += 1;
     }
 
     /// Number of shards.
@@ -61,14 +87,20 @@ impl ShardedRecorder {
 
     /// Records a request into shard `hint % shards`.
     pub fn record(&self, hint: usize, rec: &RequestRecord, itl_us: &[u32]) {
+        let began = rec.intended.unwrap_or(rec.start);
+        if self.warmup_until.is_some_and(|w| began < w) {
+            let mut set = self.shard(hint);
+            if rec.kind >= set.rows.len() {
+                set.rows.resize(rec.kind + 1, Default::default());
+            }
+            set.rows[rec.kind].warmup += 1;
+            return;
+        }
         let good = rec.outcome == super::Outcome::Success
             && self.slo.as_ref().is_none_or(|check| check(rec));
         let start = self.unix_us(rec.start);
         let end = self.unix_us(rec.end);
-        let shard = &self.shards[hint % self.shards.len()];
-        // A poisoned shard only means another thread panicked mid-record; the data is still usable.
-        let mut set = shard.lock().unwrap_or_else(|p| p.into_inner());
-        set.record(rec, itl_us, start, end, good);
+        self.shard(hint).record(rec, itl_us, start, end, good);
     }
 
     /// Moves everything recorded since the last drain into one delta.

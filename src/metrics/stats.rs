@@ -25,6 +25,10 @@ pub struct NameStats {
     pub failures: u64,
     /// Requests cut off at stop: neither success nor failure.
     pub cancelled: u64,
+    /// Open-loop arrivals dropped because `--max-concurrency` requests were in flight.
+    pub dropped: u64,
+    /// Requests that started during the warm-up and were left out of every other figure.
+    pub warmup: u64,
     /// Successful requests that met every SLO (equals successes when no SLO is set).
     pub good: u64,
     /// Locust's response time (E2E of every finished request), µs.
@@ -50,6 +54,12 @@ pub struct NameStats {
     /// Per-request output speed: output tokens / E2E seconds, in thousandths of a token per
     /// second (HDR keeps integers; milli-units keep 3 significant digits for slow streams).
     pub output_tps_milli: Metric,
+    /// Open loop: actual − intended start, µs (every started request).
+    pub schedule_lag_us: Metric,
+    /// Open loop: TTFT from the intended start (free of coordinated omission), µs.
+    pub ttft_intended_us: Metric,
+    /// Open loop: E2E from the intended start, µs.
+    pub e2e_intended_us: Metric,
     /// Number of requests whose token count came from each [`TokenSource`] (by `index()`).
     pub token_sources: [u64; 3],
     /// Earliest request start, µs since the Unix epoch (0 = none yet).
@@ -75,6 +85,9 @@ impl NameStats {
     ) {
         if let Some(c) = rec.connect {
             self.connect_us.record(micros(c));
+        }
+        if let Some(lag) = rec.schedule_lag() {
+            self.schedule_lag_us.record(micros(lag));
         }
         match &rec.outcome {
             Outcome::Cancelled => {
@@ -108,6 +121,14 @@ impl NameStats {
         if let Some(t) = rec.ttft() {
             self.ttft_us.record(micros(t));
         }
+        if let Some(intended) = rec.intended {
+            self.e2e_intended_us
+                .record(micros(rec.end.saturating_duration_since(intended)));
+            if let Some(t) = rec.first_token {
+                self.ttft_intended_us
+                    .record(micros(t.saturating_duration_since(intended)));
+            }
+        }
         if let Some(t) = rec.tpot() {
             self.tpot_us.record(micros(t));
         }
@@ -130,6 +151,8 @@ impl NameStats {
         self.requests += other.requests;
         self.failures += other.failures;
         self.cancelled += other.cancelled;
+        self.dropped += other.dropped;
+        self.warmup += other.warmup;
         self.good += other.good;
         self.content_bytes += other.content_bytes;
         for (a, b) in self.metrics_mut().into_iter().zip(other.metrics()) {
@@ -147,7 +170,7 @@ impl NameStats {
         self.last_end_unix_us = self.last_end_unix_us.max(other.last_end_unix_us);
     }
 
-    fn metrics(&self) -> [&Metric; 10] {
+    fn metrics(&self) -> [&Metric; 13] {
         [
             &self.response_time_us,
             &self.connect_us,
@@ -159,10 +182,13 @@ impl NameStats {
             &self.itl_us,
             &self.output_tokens,
             &self.output_tps_milli,
+            &self.schedule_lag_us,
+            &self.ttft_intended_us,
+            &self.e2e_intended_us,
         ]
     }
 
-    fn metrics_mut(&mut self) -> [&mut Metric; 10] {
+    fn metrics_mut(&mut self) -> [&mut Metric; 13] {
         [
             &mut self.response_time_us,
             &mut self.connect_us,
@@ -174,6 +200,9 @@ impl NameStats {
             &mut self.itl_us,
             &mut self.output_tokens,
             &mut self.output_tps_milli,
+            &mut self.schedule_lag_us,
+            &mut self.ttft_intended_us,
+            &mut self.e2e_intended_us,
         ]
     }
 
@@ -184,7 +213,12 @@ impl NameStats {
 
     /// Whether nothing was recorded.
     pub fn is_empty(&self) -> bool {
-        self.requests == 0 && self.cancelled == 0 && self.connect_us.count() == 0
+        self.requests == 0
+            && self.cancelled == 0
+            && self.dropped == 0
+            && self.warmup == 0
+            && self.connect_us.count() == 0
+            && self.schedule_lag_us.count() == 0
     }
 
     /// Seconds between the first start and the last end (0 when fewer than one request).

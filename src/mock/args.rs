@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use super::request::MAX_TOKENS;
 use super::{FaultRates, MockConfig};
 
 /// Run the built-in mock LLM server (Open WebUI and OpenAI streaming chat completions).
@@ -12,7 +13,7 @@ pub struct MockArgs {
     #[arg(long, default_value = "127.0.0.1:8000", value_name = "ADDR")]
     pub bind: SocketAddr,
 
-    /// Require `Authorization: Bearer <TOKEN>` on chat and model requests (401 otherwise).
+    /// Require the header "Authorization: Bearer TOKEN" on chat and model requests (401 otherwise).
     #[arg(long, env = "MOCK_TOKEN", value_name = "TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 
@@ -25,7 +26,8 @@ pub struct MockArgs {
     pub itl: Duration,
 
     /// Content tokens per completion (a request's max_tokens caps it).
-    #[arg(long, default_value_t = 30, value_name = "N")]
+    #[arg(long, default_value_t = 30, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_TOKENS)))]
     pub tokens: u32,
 
     /// Accepted model id; repeat for several. Without it any model is accepted.
@@ -48,7 +50,7 @@ pub struct MockArgs {
     #[arg(long = "fail-429", default_value_t = 0.0, value_parser = probability, value_name = "P")]
     pub fail_429: f64,
 
-    /// Probability (0 to 1) of cutting the connection after half the tokens, without [DONE].
+    /// Probability (0 to 1) of cutting the connection after half the tokens, without the final DONE event.
     #[arg(long, default_value_t = 0.0, value_parser = probability, value_name = "P")]
     pub fail_drop: f64,
 

@@ -16,7 +16,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -46,7 +46,7 @@ pub struct MockConfig {
     /// Fault probabilities, drawn per request.
     pub faults: FaultRates,
     /// Capacity model: at most this many generations at once. Others wait in a queue before
-    /// their TTFT clock starts, so TTFT grows under overload as on a real server.
+    /// their TTFT clock starts, so TTFT grows under overload as on a real server (0 acts as 1).
     pub max_concurrent: Option<usize>,
     /// Seed for fault draws, for reproducible fault counts; random if `None`.
     pub seed: Option<u64>,
@@ -98,6 +98,20 @@ pub async fn serve(
     server::serve(listener, config, counters, shutdown).await
 }
 
+/// Binds a listener with a deep accept backlog: a benchmark that opens thousands of
+/// connections a second would otherwise overflow the default queue and see SYN retries
+/// (a one-second stall that would be blamed on the server under test).
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
+}
+
 /// Binds `127.0.0.1:0` and serves `config` on the current tokio runtime.
 pub async fn start(config: MockConfig) -> std::io::Result<MockServer> {
     start_on(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), config).await
@@ -105,7 +119,7 @@ pub async fn start(config: MockConfig) -> std::io::Result<MockServer> {
 
 /// Binds `addr` and serves `config` on the current tokio runtime.
 pub async fn start_on(addr: SocketAddr, config: MockConfig) -> std::io::Result<MockServer> {
-    let listener = TcpListener::bind(addr).await?;
+    let listener = bind(addr)?;
     let addr = listener.local_addr()?;
     let counters = Arc::new(Counters::default());
     let token = CancellationToken::new();
@@ -166,7 +180,7 @@ impl Drop for MockServer {
 /// The `gsai-load mock` subcommand: binds `args.bind`, announces the address on stderr, and
 /// serves until `shutdown` is cancelled.
 pub async fn run(args: MockArgs, shutdown: CancellationToken) -> std::io::Result<()> {
-    let listener = TcpListener::bind(args.bind).await.map_err(|e| {
+    let listener = bind(args.bind).map_err(|e| {
         std::io::Error::new(
             e.kind(),
             format!("cannot listen on --bind {}: {e}", args.bind),

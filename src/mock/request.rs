@@ -185,6 +185,9 @@ impl Scenario {
     }
 }
 
+/// Most tokens one request may ask for, so a non-streaming answer's text stays a few MB.
+pub(crate) const MAX_TOKENS: u32 = 1_000_000;
+
 /// Per-request overrides that tests set with headers.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Directives {
@@ -210,7 +213,13 @@ impl Directives {
             })?);
         }
         if let Some(v) = headers.get("x-mock-tokens") {
-            d.tokens = Some(parse_number(v.as_bytes(), "x-mock-tokens")?);
+            let n: u32 = parse_number(v.as_bytes(), "x-mock-tokens")?;
+            if n > MAX_TOKENS {
+                return Err(format!(
+                    "x-mock-tokens header value {n} is above the limit {MAX_TOKENS}"
+                ));
+            }
+            d.tokens = Some(n);
         }
         if let Some(v) = headers.get("x-mock-ttft-ms") {
             d.ttft = Some(Duration::from_millis(parse_number(

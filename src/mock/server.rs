@@ -31,6 +31,9 @@ use super::MockConfig;
 /// Largest request body read; Open WebUI's bodies are a few KiB, long-context prompts far less than this.
 const MAX_BODY: usize = 16 << 20;
 
+/// Longest completion served as one pre-rendered buffer (about 1 MB).
+const MAX_WHOLE_TOKENS: u32 = 4096;
+
 /// State shared by every connection of one server.
 struct Shared {
     config: MockConfig,
@@ -393,35 +396,39 @@ async fn chat(
         tokens = max;
         finish = Finish::Length;
     }
-    let ttft = directives.ttft.unwrap_or(config.ttft);
-    let prompt = parsed.messages.0;
-    let rendered = lock(cache).rendered(shared, &parsed.model);
-
-    if parsed.stream != Some(true) {
-        return complete(
-            shared, outcome, &rendered, fault, tokens, finish, ttft, prompt,
-        )
-        .await;
-    }
     let usage = match api {
         Api::OpenWebUi => config.usage,
         Api::OpenAi => parsed.include_usage(),
+    };
+    let prompt = parsed.messages.0;
+    let plan = StreamPlan {
+        rendered: lock(cache).rendered(shared, &parsed.model),
+        tokens,
+        finish,
+        usage: usage.then_some(prompt),
+        fault,
+        ttft: directives.ttft.unwrap_or(config.ttft),
+        itl: config.itl,
+        capacity: shared.capacity.clone(),
+    };
+    if parsed.stream != Some(true) {
+        return complete(shared, outcome, plan, prompt).await;
     }
-    .then_some(prompt);
     outcome.open_stream();
-    let body = if fault == StreamFault::None
-        && ttft.is_zero()
-        && config.itl.is_zero()
-        && shared.capacity.is_none()
-    {
-        let (data, events) = lock(cache).whole(
-            &rendered,
-            WholeKey {
-                tokens,
-                finish,
-                usage,
-            },
-        );
+    // Zero-delay normal streams are one pre-rendered buffer; small enough token counts only, so a
+    // huge `x-mock-tokens` streams piecewise instead of allocating its whole body.
+    let whole = fault == StreamFault::None
+        && plan.ttft.is_zero()
+        && plan.itl.is_zero()
+        && plan.capacity.is_none()
+        && plan.tokens <= MAX_WHOLE_TOKENS;
+    let body = if whole {
+        let key = WholeKey {
+            tokens,
+            finish,
+            usage: plan.usage,
+        };
+        let (data, events) = lock(cache).whole(&plan.rendered, key);
         MockBody::Whole(Some(Whole {
             data,
             events,
@@ -429,16 +436,6 @@ async fn chat(
             outcome,
         }))
     } else {
-        let plan = StreamPlan {
-            rendered,
-            tokens,
-            finish,
-            usage,
-            fault,
-            ttft,
-            itl: config.itl,
-            capacity: shared.capacity.clone(),
-        };
         MockBody::Stream(Box::new(SseStream::new(plan, outcome)))
     };
     let mut res = Response::new(body);
@@ -448,34 +445,28 @@ async fn chat(
     Ok(res)
 }
 
-/// A non-streaming answer: waits as long as the whole generation would take, then sends it.
-/// Faults map onto it as: `drop` closes the connection without an answer, `malformed` sends
-/// cut-off JSON, `stream_error` sends Open WebUI's error object with status 200.
-#[allow(clippy::too_many_arguments)]
+/// A non-streaming answer: waits as long as the whole generation would take, then sends it
+/// with usage. Faults map onto it as: `drop` closes the connection without an answer,
+/// `malformed` sends cut-off JSON, `stream_error` sends Open WebUI's error object with status 200.
 async fn complete(
     shared: &Shared,
     mut outcome: Outcome,
-    rendered: &Rendered,
-    fault: StreamFault,
-    tokens: u32,
-    finish: Finish,
-    ttft: Duration,
+    plan: StreamPlan,
     prompt: u32,
 ) -> io::Result<Response<MockBody>> {
-    let _permit = match &shared.capacity {
-        Some(sem) => Arc::clone(sem).acquire_owned().await.ok(),
+    let _permit = match plan.capacity {
+        Some(sem) => sem.acquire_owned().await.ok(),
         None => None,
     };
-    let generation = shared
-        .config
+    let generation = plan
         .itl
-        .checked_mul(tokens.saturating_sub(1))
-        .and_then(|d| d.checked_add(ttft));
-    let generation = generation.unwrap_or(Duration::from_secs(86_400));
+        .checked_mul(plan.tokens.saturating_sub(1))
+        .and_then(|d| d.checked_add(plan.ttft))
+        .unwrap_or(Duration::from_secs(86_400));
     if !generation.is_zero() {
         tokio::time::sleep(generation).await;
     }
-    Ok(match fault {
+    Ok(match plan.fault {
         StreamFault::Drop => {
             outcome.settle(|c| &c.dropped);
             // A service error makes hyper close the connection without writing a response.
@@ -483,28 +474,24 @@ async fn complete(
         }
         StreamFault::Malformed => {
             outcome.settle(|c| &c.malformed);
-            json(
-                StatusCode::OK,
-                Bytes::from_static(&MALFORMED[6..MALFORMED.len() - 2]),
-            )
+            let cut = &MALFORMED[b"data: ".len()..MALFORMED.len() - 2];
+            json(StatusCode::OK, Bytes::from_static(cut))
         }
         StreamFault::StreamError => {
             outcome.settle(|c| &c.stream_error);
-            json(
-                StatusCode::OK,
-                Bytes::from_static(b"{\"error\":{\"message\":\"Chat completion stream failed\"}}"),
-            )
+            let error = b"{\"error\":{\"message\":\"Chat completion stream failed\"}}";
+            json(StatusCode::OK, Bytes::from_static(error))
         }
         StreamFault::None => {
+            let text = plan
+                .rendered
+                .completion_json(plan.tokens, plan.finish, prompt);
             shared
                 .counters
                 .tokens_sent
-                .fetch_add(u64::from(tokens), Relaxed);
+                .fetch_add(u64::from(plan.tokens), Relaxed);
             outcome.settle(|c| &c.ok);
-            json(
-                StatusCode::OK,
-                rendered.completion_json(tokens, finish, prompt),
-            )
+            json(StatusCode::OK, text)
         }
     })
 }

@@ -121,7 +121,7 @@ pub fn llm_table(total: &NameStats) -> String {
     let mut t = new_table(vec![
         "Metric", "count", "min", "mean", "p50", "p90", "p95", "p99", "max",
     ]);
-    let rows: [(&str, &crate::metrics::Metric, f64); 7] = [
+    let mut rows: Vec<(&str, &crate::metrics::Metric, f64)> = vec![
         ("TTFB (ms)", &total.ttfb_us, 1000.0),
         ("TTFT (ms)", &total.ttft_us, 1000.0),
         ("TPOT (ms)", &total.tpot_us, 1000.0),
@@ -130,6 +130,11 @@ pub fn llm_table(total: &NameStats) -> String {
         ("Output tokens", &total.output_tokens, 1.0),
         ("Connect (ms)", &total.connect_us, 1000.0),
     ];
+    if total.schedule_lag_us.count() > 0 {
+        rows.push(("Schedule lag (ms)", &total.schedule_lag_us, 1000.0));
+        rows.push(("TTFT from intended (ms)", &total.ttft_intended_us, 1000.0));
+        rows.push(("E2E from intended (ms)", &total.e2e_intended_us, 1000.0));
+    }
     for (name, m, scale) in rows {
         let s = m.summary(scale);
         let f = |v: f64| {
@@ -179,8 +184,11 @@ pub fn summary(result: &RunResult) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\n=== gsai-load summary: {} against {} ({:?} after {:.1}s) ===",
-        result.plan.model, result.plan.host, result.stop_reason, result.duration_s
+        "\n=== gsai-load summary: {} against {} ({} after {:.1}s) ===",
+        result.plan.model,
+        result.plan.host,
+        result.stop_reason.describe(),
+        result.duration_s
     );
     out.push_str(&stats_table(&result.kinds, &result.stats, total.span_s()));
     out.push('\n');
@@ -213,6 +221,13 @@ pub fn summary(result: &RunResult) -> String {
             doc.requests,
             doc.good_fraction * 100.0,
             crate::criteria::slo::describe(&result.plan.slo)
+        );
+    }
+    if doc.dropped > 0 || doc.warmup_excluded > 0 {
+        let _ = writeln!(
+            out,
+            "Open loop: {} arrivals dropped (no free slot under --max-concurrency) | warm-up: {} requests excluded",
+            doc.dropped, doc.warmup_excluded
         );
     }
     if !result.stats.failures.is_empty() {

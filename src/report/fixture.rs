@@ -37,6 +37,11 @@ pub fn sample() -> (Vec<RequestKind>, StatsSet) {
         };
         let e2e = ms(200 + i * 7);
         let mut r = RequestRecord::bare((i % 2) as usize, t0, t0 + e2e, outcome);
+        // Every fourth request is an open-loop arrival (its intended start is its start), so the
+        // open-loop metrics are not empty.
+        if i % 4 == 0 {
+            r.intended = Some(t0);
+        }
         r.headers = Some(t0 + ms(20 + i));
         r.first_token = Some(t0 + ms(50 + i * 3));
         r.last_token = Some(t0 + e2e);

@@ -80,6 +80,12 @@ pub struct Summary {
     pub failures: u64,
     /// Requests cut off at stop (neither success nor failure).
     pub cancelled: u64,
+    /// Open-loop arrivals dropped because `--max-concurrency` requests were in flight.
+    #[serde(default)]
+    pub dropped: u64,
+    /// Requests that started during `--warmup` and are left out of every other figure.
+    #[serde(default)]
+    pub warmup_excluded: u64,
     /// failures / requests (0 when none).
     pub fail_ratio: f64,
     /// Finished requests per second over the span from first start to last end.
@@ -125,6 +131,15 @@ pub struct Metrics {
     /// Per-request output speed (output tokens / E2E), tokens/s.
     #[serde(default)]
     pub output_tokens_per_s: MetricSummary,
+    /// Open loop: actual − intended start, ms.
+    #[serde(default)]
+    pub schedule_lag_ms: MetricSummary,
+    /// Open loop: TTFT measured from the intended start (no coordinated omission), ms.
+    #[serde(default)]
+    pub ttft_from_intended_ms: MetricSummary,
+    /// Open loop: E2E measured from the intended start, ms.
+    #[serde(default)]
+    pub e2e_from_intended_ms: MetricSummary,
 }
 
 /// One request kind's figures.
@@ -167,6 +182,8 @@ pub fn summary(s: &NameStats) -> Summary {
         successes: s.successes(),
         failures: s.failures,
         cancelled: s.cancelled,
+        dropped: s.dropped,
+        warmup_excluded: s.warmup,
         fail_ratio: if s.requests > 0 {
             s.failures as f64 / s.requests as f64
         } else {
@@ -202,6 +219,9 @@ pub fn metrics(s: &NameStats) -> Metrics {
         response_time_ms: s.response_time_us.summary(1000.0),
         connect_ms: s.connect_us.summary(1000.0),
         output_tokens_per_s: s.output_tps_milli.summary(1000.0),
+        schedule_lag_ms: s.schedule_lag_us.summary(1000.0),
+        ttft_from_intended_ms: s.ttft_intended_us.summary(1000.0),
+        e2e_from_intended_ms: s.e2e_intended_us.summary(1000.0),
     }
 }
 

@@ -70,6 +70,12 @@ pub struct RawRow {
     pub failures: u64,
     /// Cancelled at stop.
     pub cancelled: u64,
+    /// Open-loop arrivals dropped (no free slot).
+    #[serde(default)]
+    pub dropped: u64,
+    /// Requests excluded by the warm-up.
+    #[serde(default)]
+    pub warmup: u64,
     /// Successes that met every SLO.
     pub good: u64,
     /// Response bytes of finished requests.
@@ -81,7 +87,8 @@ pub struct RawRow {
     /// Latest request end, µs since the Unix epoch (0 = none).
     pub last_end_unix_us: u64,
     /// Non-empty metrics by key (`response_time_us`, `ttft_us`, ... `output_tokens`,
-    /// `output_tps_milli`); a missing key is an empty metric.
+    /// `output_tps_milli`, and the open loop's `schedule_lag_us`, `ttft_intended_us`,
+    /// `e2e_intended_us`); a missing key is an empty metric.
     pub metrics: BTreeMap<String, RawMetric>,
 }
 
@@ -94,7 +101,7 @@ pub struct RawStats {
     pub rows: Vec<RawRow>,
 }
 
-fn metric_fields(s: &NameStats) -> [(&'static str, &Metric); 10] {
+fn metric_fields(s: &NameStats) -> [(&'static str, &Metric); 13] {
     [
         ("response_time_us", &s.response_time_us),
         ("connect_us", &s.connect_us),
@@ -106,10 +113,13 @@ fn metric_fields(s: &NameStats) -> [(&'static str, &Metric); 10] {
         ("itl_us", &s.itl_us),
         ("output_tokens", &s.output_tokens),
         ("output_tps_milli", &s.output_tps_milli),
+        ("schedule_lag_us", &s.schedule_lag_us),
+        ("ttft_intended_us", &s.ttft_intended_us),
+        ("e2e_intended_us", &s.e2e_intended_us),
     ]
 }
 
-fn metric_fields_mut(s: &mut NameStats) -> [(&'static str, &mut Metric); 10] {
+fn metric_fields_mut(s: &mut NameStats) -> [(&'static str, &mut Metric); 13] {
     [
         ("response_time_us", &mut s.response_time_us),
         ("connect_us", &mut s.connect_us),
@@ -121,6 +131,9 @@ fn metric_fields_mut(s: &mut NameStats) -> [(&'static str, &mut Metric); 10] {
         ("itl_us", &mut s.itl_us),
         ("output_tokens", &mut s.output_tokens),
         ("output_tps_milli", &mut s.output_tps_milli),
+        ("schedule_lag_us", &mut s.schedule_lag_us),
+        ("ttft_intended_us", &mut s.ttft_intended_us),
+        ("e2e_intended_us", &mut s.e2e_intended_us),
     ]
 }
 
@@ -151,6 +164,8 @@ fn encode_row(kind: Option<&RequestKind>, i: usize, s: &NameStats) -> RawRow {
         requests: s.requests,
         failures: s.failures,
         cancelled: s.cancelled,
+        dropped: s.dropped,
+        warmup: s.warmup,
         good: s.good,
         content_bytes: s.content_bytes,
         token_sources: s
@@ -212,6 +227,8 @@ pub fn decode(raw: &RawStats) -> Result<(Vec<RequestKind>, StatsSet), RawError> 
         s.requests = r.requests;
         s.failures = r.failures;
         s.cancelled = r.cancelled;
+        s.dropped = r.dropped;
+        s.warmup = r.warmup;
         s.good = r.good;
         s.content_bytes = r.content_bytes;
         for (src, n) in crate::metrics::TokenSource::ALL

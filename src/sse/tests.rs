@@ -14,7 +14,7 @@ fn parse_chunks(chunks: &[&[u8]]) -> Vec<Owned> {
     let mut parser = SseParser::new();
     let mut out = Vec::new();
     for chunk in chunks {
-        parser
+        let _ = parser
             .feed(chunk, |ev| {
                 out.push(Owned {
                     event: ev.event.map(<[u8]>::to_vec),
@@ -48,7 +48,7 @@ fn multi_line_data_comments_and_fields() {
     let input = b": keep-alive\nevent: delta\nid: 7\nretry: 1500\ndata: one\ndata: two\n\n";
     let mut parser = SseParser::new();
     let mut seen = Vec::new();
-    parser
+    let _ = parser
         .feed(input, |ev| {
             seen.push((ev.event.map(<[u8]>::to_vec), ev.data.to_vec()));
             ControlFlow::Continue(())
@@ -63,7 +63,7 @@ fn multi_line_data_comments_and_fields() {
 fn event_without_data_is_not_dispatched_and_unterminated_event_is_partial() {
     let mut parser = SseParser::new();
     let mut n = 0;
-    parser
+    let _ = parser
         .feed(b"event: x\n\ndata: half", |_| {
             n += 1;
             ControlFlow::Continue(())
@@ -116,7 +116,7 @@ fn oversized_line_is_an_error_and_stays_one() {
 #[test]
 fn reset_clears_state() {
     let mut parser = SseParser::new();
-    parser
+    let _ = parser
         .feed(b"data: partial", |_| ControlFlow::Continue(()))
         .unwrap();
     parser.reset();

@@ -1,7 +1,12 @@
-//! Integration tests: the engine and the binary against the built-in mock on 127.0.0.1:0.
+//! Integration tests: the engine, the binary and the web UI against the built-in mock on 127.0.0.1:0.
 
 mod harness;
+mod http;
 
 mod binary;
 mod engine;
+mod load;
 mod reports;
+mod web;
+mod web_cli;
+mod web_e2e;

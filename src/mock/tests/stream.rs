@@ -115,10 +115,14 @@ async fn header_overrides_tokens_and_ttft() {
         "{:?}",
         r.json()
     );
+    let r = c
+        .post(OWUI, &[("x-mock-tokens", "1000001")], chat_body(json!({})))
+        .await;
+    assert_eq!(r.status, 400);
     let counters = finish(server).await;
     assert_eq!(
         (counters.requests, counters.ok, counters.bad_request),
-        (2, 1, 1)
+        (3, 1, 2)
     );
 }
 

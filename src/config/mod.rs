@@ -1,13 +1,30 @@
 //! The validated, serializable run plan: everything a test needs, built from flags, the
 //! environment and `.env`, and the same plan that goes into reports (with the token redacted).
 
+pub mod schedule;
+
+pub use schedule::{Arrival, Stages};
+
 use crate::client::Timeouts;
-use crate::workload::{ApiKind, ChatIdMode};
+use crate::workload::scenario::Scenario;
+use crate::workload::{ApiKind, ChatIdMode, PromptOrder};
 use rand::Rng;
 use serde::{Deserialize, Serialize, Serializer};
 use std::fmt;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
+
+/// Parses a humantime duration ("30s", "5m", "1h30m"); a bare number means seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    if let Ok(secs) = s.trim().parse::<f64>() {
+        if secs.is_finite() && secs >= 0.0 {
+            return Ok(Duration::from_secs_f64(secs));
+        }
+    }
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("'{s}' is not a duration ({e}); use e.g. 30s, 5m, 1h30m"))
+}
 
 /// A secret (the Bearer token). Its `Debug`, `Display` and serialized forms never show it.
 #[derive(Clone, PartialEq, Eq)]
@@ -191,9 +208,52 @@ pub struct Plan {
     pub timeouts: Timeouts,
     /// Skip non-JSON events instead of failing.
     pub lenient: bool,
+    /// Open loop: requests per second (None: closed loop with `users`).
+    #[serde(default)]
+    pub rate: Option<f64>,
+    /// Open-loop arrival process.
+    #[serde(default = "default_arrival")]
+    pub arrival: Arrival,
+    /// Open loop: most requests in flight; arrivals beyond are dropped (counted).
+    #[serde(default)]
+    pub max_concurrency: Option<u64>,
+    /// Ramp users (closed loop) or the rate (open loop) through these stages.
+    #[serde(default)]
+    pub stages: Option<Stages>,
+    /// Requests that start during this first period are executed but excluded from statistics.
+    #[serde(default, with = "opt_duration")]
+    pub warmup: Option<Duration>,
+    /// Abort once this many requests failed.
+    #[serde(default)]
+    pub max_failures: Option<u64>,
+    /// Abort once the failure ratio exceeds this (0..1), after at least 20 finished requests.
+    #[serde(default)]
+    pub max_fail_rate: Option<f64>,
+    /// Prompts dataset file.
+    #[serde(default)]
+    pub prompts: Option<PathBuf>,
+    /// ShareGPT: send the whole conversation as history.
+    #[serde(default)]
+    pub sharegpt_history: bool,
+    /// Synthetic prompts: (mean, stddev) tokens.
+    #[serde(default)]
+    pub synthetic_input: Option<(u32, u32)>,
+    /// How prompts are picked.
+    #[serde(default)]
+    pub prompt_order: PromptOrder,
+    /// Seed for reproducible random choices (prompts, kinds, waits).
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// Several request kinds with weights (`--scenario`).
+    #[serde(default)]
+    pub scenario: Option<Scenario>,
     /// Per-request SLOs (`--slo`): a success that meets all of them is "good" (goodput).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub slo: Vec<crate::criteria::slo::SloRule>,
+}
+
+fn default_arrival() -> Arrival {
+    Arrival::Poisson
 }
 
 mod opt_duration {
@@ -237,6 +297,19 @@ impl Plan {
             stop_timeout: Duration::from_secs(10),
             timeouts: Timeouts::default(),
             lenient: false,
+            rate: None,
+            arrival: Arrival::Poisson,
+            max_concurrency: None,
+            stages: None,
+            warmup: None,
+            max_failures: None,
+            max_fail_rate: None,
+            prompts: None,
+            sharegpt_history: false,
+            synthetic_input: None,
+            prompt_order: PromptOrder::Random,
+            seed: None,
+            scenario: None,
             slo: Vec::new(),
         }
     }

@@ -1,0 +1,308 @@
+//! The run task: starts and retires closed-loop users (paced by the spawn rate or the stages),
+//! or runs the open-loop arrival scheduler; collects once a second; checks stop conditions;
+//! and stops: no new requests, `--stop-timeout` for the in-flight ones, then cancellation.
+
+use super::collector::{unix_now_s, Collector, Gauges};
+use super::users::{arrival, user_loop, UserCtx};
+use super::{Command, RunResult, RunState, Snapshot, StopReason};
+use crate::config::{Arrival, Plan, Stages};
+use crate::metrics::RequestKind;
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Failure-ratio aborts wait for this many finished requests, so one early failure cannot abort.
+const MIN_REQUESTS_FOR_FAIL_RATE: u64 = 20;
+
+fn sleep_until_opt(at: Option<Instant>) -> impl std::future::Future<Output = ()> {
+    async move {
+        match at {
+            Some(t) => tokio::time::sleep_until(t.into()).await,
+            None => std::future::pending().await,
+        }
+    }
+}
+
+/// Closed-loop population: spawns users toward a target at a rate, or retires the newest.
+struct Population {
+    users: JoinSet<()>,
+    stops: Vec<CancellationToken>,
+    next_id: usize,
+    target: u64,
+    rate: f64,
+    debt: f64,
+    last: Instant,
+}
+
+impl Population {
+    fn adjust(&mut self, ctx: &Arc<UserCtx>, cancel: &CancellationToken, immediate: bool) {
+        let now = Instant::now();
+        self.debt += now.duration_since(self.last).as_secs_f64() * self.rate;
+        self.last = now;
+        let have = self.stops.len() as u64;
+        // Stages set the target continuously; the ramp is the stage's slope, so follow at once.
+        let due = if immediate {
+            have.abs_diff(self.target)
+        } else {
+            // At least one user on the first tick so tiny rates still start.
+            self.debt
+                .floor()
+                .max(if self.next_id == 0 { 1.0 } else { 0.0 }) as u64
+        };
+        self.debt -= due as f64;
+        if self.debt < 0.0 {
+            self.debt = 0.0;
+        }
+        if have < self.target {
+            for _ in 0..due.min(self.target - have) {
+                let stop = CancellationToken::new();
+                self.stops.push(stop.clone());
+                self.users
+                    .spawn(user_loop(self.next_id, ctx.clone(), stop, cancel.clone()));
+                self.next_id += 1;
+            }
+        } else {
+            // Fewer users wanted: the newest finish their request and leave.
+            for _ in 0..(have - self.target).min(due.max(1)) {
+                if let Some(s) = self.stops.pop() {
+                    s.cancel();
+                }
+            }
+        }
+    }
+}
+
+/// The open-loop scheduler: starts requests at their intended times regardless of responses;
+/// an arrival that finds `max_concurrency` requests in flight is dropped and counted.
+async fn scheduler(
+    ctx: Arc<UserCtx>,
+    arrival_kind: Arrival,
+    max_concurrency: Option<u64>,
+    mut rate: watch::Receiver<RateShape>,
+    started: Instant,
+    end: Option<Instant>,
+    stop: CancellationToken,
+    cancel: CancellationToken,
+) {
+    let mut tasks: JoinSet<()> = JoinSet::new();
+    let mut rng = SmallRng::seed_from_u64(ctx.seed ^ 0xA5A5_5A5A);
+    let mut next = started;
+    let mut n: u64 = 0;
+    'schedule: loop {
+        tokio::select! {
+            biased;
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep_until(next.into()) => {
+                let now = Instant::now();
+                // Catch up on every arrival that is due, each keeping its intended time.
+                while next <= now {
+                    // Arrivals scheduled after the end of the test are not part of it, even
+                    // when the stop signal reaches us a little late.
+                    if end.is_some_and(|e| next >= e) {
+                        break 'schedule;
+                    }
+                    let current = rate.borrow_and_update().at(next.saturating_duration_since(started));
+                    if max_concurrency.is_some_and(|m| ctx.active.load(Ordering::Relaxed) >= m) {
+                        let kind = ctx.workload.pick_kind(&mut rng);
+                        ctx.recorder.record_dropped(n as usize, kind, next);
+                    } else if ctx.take_ticket() {
+                        ctx.active.fetch_add(1, Ordering::Relaxed);
+                        tasks.spawn(arrival(n, ctx.clone(), next, cancel.clone()));
+                    } else {
+                        break 'schedule;
+                    }
+                    n += 1;
+                    match arrival_kind.gap(current, &mut rng) {
+                        Some(gap) => next += gap,
+                        None => {
+                            // Rate 0 for now: look again shortly.
+                            next = now + Duration::from_millis(50);
+                            break;
+                        }
+                    }
+                }
+            }
+            _ = rate.changed() => next = next.min(Instant::now()),
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+        }
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+/// The open-loop rate over time: fixed, or ramped through stages.
+#[derive(Clone, Debug)]
+struct RateShape {
+    base: f64,
+    stages: Option<Arc<Stages>>,
+}
+
+impl RateShape {
+    fn at(&self, t: Duration) -> f64 {
+        self.stages
+            .as_ref()
+            .and_then(|s| s.target_at(self.base, t))
+            .unwrap_or(self.base)
+    }
+}
+
+/// The run task.
+pub(super) async fn run(
+    plan: Plan,
+    kinds: Arc<[RequestKind]>,
+    ctx: Arc<UserCtx>,
+    started: Instant,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    snapshots: watch::Sender<Arc<Snapshot>>,
+) -> RunResult {
+    let started_unix_s = unix_now_s() - started.elapsed().as_secs_f64();
+    let stop = CancellationToken::new();
+    let cancel = CancellationToken::new();
+    let mut collector = Collector::new(kinds.clone(), started);
+    let stages: Option<Arc<Stages>> = plan.stages.clone().map(Arc::new);
+    let mut stages_active = stages.is_some();
+    let mut pop = Population {
+        users: JoinSet::new(),
+        stops: Vec::new(),
+        next_id: 0,
+        target: if stages.is_some() && plan.rate.is_none() {
+            0
+        } else {
+            plan.users
+        },
+        rate: plan.spawn_rate.max(0.001),
+        debt: 0.0,
+        last: started,
+    };
+    let (rate_tx, rate_rx) = watch::channel(RateShape {
+        base: plan.rate.unwrap_or(0.0),
+        stages: stages.clone(),
+    });
+    let open_loop = plan.rate.map(|_| {
+        tokio::spawn(scheduler(
+            ctx.clone(),
+            plan.arrival,
+            plan.max_concurrency,
+            rate_rx,
+            started,
+            [plan.run_time, plan.stages.as_ref().map(Stages::total)]
+                .into_iter()
+                .flatten()
+                .min()
+                .map(|d| started + d),
+            stop.clone(),
+            cancel.clone(),
+        ))
+    });
+    let mut tick = tokio::time::interval_at(
+        (started + Duration::from_secs(1)).into(),
+        Duration::from_secs(1),
+    );
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut spawn_tick = tokio::time::interval(Duration::from_millis(10));
+    spawn_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let run_deadline = sleep_until_opt(plan.run_time.map(|d| started + d));
+    let stages_deadline = sleep_until_opt(stages.as_ref().map(|s| started + s.total()));
+    tokio::pin!(run_deadline, stages_deadline);
+    let gauges = |state, target| Gauges {
+        state,
+        users: ctx.active.load(Ordering::Relaxed),
+        target_users: target,
+        in_flight: ctx.in_flight.load(Ordering::Relaxed),
+    };
+
+    let stop_reason = loop {
+        tokio::select! {
+            _ = &mut run_deadline => break StopReason::RunTime,
+            _ = &mut stages_deadline, if stages_active => break StopReason::StagesComplete,
+            _ = ctx.limit_reached.cancelled() => break StopReason::MaxRequests,
+            cmd = commands.recv() => match cmd {
+                Some(Command::Stop) | None => break StopReason::Stopped,
+                Some(Command::SetUsers { users, spawn_rate }) => {
+                    // A manual change takes over from the stages.
+                    stages_active = false;
+                    if plan.rate.is_some() {
+                        let _ = rate_tx.send(RateShape { base: users as f64, stages: None });
+                    }
+                    pop.target = users;
+                    pop.rate = spawn_rate.max(0.001);
+                    pop.debt = 0.0;
+                    pop.last = Instant::now();
+                }
+                Some(Command::Reset) => {
+                    ctx.recorder.drain();
+                    collector.reset();
+                }
+            },
+            _ = spawn_tick.tick(), if open_loop.is_none() && (stages_active || pop.stops.len() as u64 != pop.target) => {
+                if let (true, Some(s)) = (stages_active, &stages) {
+                    if let Some(t) = s.target_at(0.0, started.elapsed()) {
+                        pop.target = t.round() as u64;
+                    }
+                }
+                pop.adjust(&ctx, &cancel, stages_active);
+            }
+            _ = tick.tick() => {
+                let target = if open_loop.is_some() { plan.max_concurrency.unwrap_or(0) } else { pop.target };
+                let state = if open_loop.is_some() || pop.stops.len() as u64 == pop.target { RunState::Running } else { RunState::Spawning };
+                let snap = collector.push(&ctx.recorder.drain(), gauges(state, target));
+                let total = snap.stats.total();
+                let _ = snapshots.send(Arc::new(snap));
+                if plan.max_failures.is_some_and(|m| total.failures >= m) {
+                    break StopReason::MaxFailures;
+                }
+                if let Some(max) = plan.max_fail_rate {
+                    if total.requests >= MIN_REQUESTS_FOR_FAIL_RATE && total.failures as f64 / total.requests as f64 > max {
+                        break StopReason::MaxFailRate;
+                    }
+                }
+            }
+            Some(_) = pop.users.join_next(), if !pop.users.is_empty() => {}
+        }
+    };
+
+    // Stop: no new requests; in-flight ones get stop_timeout to finish, then are cancelled.
+    stop.cancel();
+    for s in &pop.stops {
+        s.cancel();
+    }
+    let target = pop.target;
+    let _ = snapshots.send(Arc::new(
+        collector.push(&ctx.recorder.drain(), gauges(RunState::Stopping, target)),
+    ));
+    let grace = tokio::time::sleep(plan.stop_timeout);
+    tokio::pin!(grace);
+    let mut open_loop = open_loop;
+    loop {
+        let open_done = open_loop.as_ref().is_none_or(|h| h.is_finished());
+        if pop.users.is_empty() && open_done {
+            break;
+        }
+        tokio::select! {
+            Some(_) = pop.users.join_next(), if !pop.users.is_empty() => {}
+            _ = async { if let Some(h) = open_loop.as_mut() { let _ = h.await; } }, if !open_done => {
+                open_loop = None;
+            }
+            _ = &mut grace, if !cancel.is_cancelled() => cancel.cancel(),
+            _ = tick.tick() => {
+                let _ = snapshots.send(Arc::new(collector.push(&ctx.recorder.drain(), gauges(RunState::Stopping, target))));
+            }
+        }
+    }
+    let _ = snapshots.send(Arc::new(
+        collector.push(&ctx.recorder.drain(), gauges(RunState::Stopped, target)),
+    ));
+    RunResult {
+        plan,
+        kinds: kinds.to_vec(),
+        stats: collector.cumulative,
+        timeline: collector.timeline,
+        started_unix_s,
+        duration_s: started.elapsed().as_secs_f64(),
+        stop_reason,
+    }
+}

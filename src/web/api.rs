@@ -1,0 +1,484 @@
+//! The HTTP API behind the page (documented in docs/web-api.md): Locust's endpoints and field
+//! names (`/swarm`, `/stop`, `/stats/reset`, `/stats/requests`, ...) plus what Locust lacks for
+//! LLM tests (`/stats/llm`, `/stats/history`, `/result.json`, `/users`, `/config`).
+//!
+//! Handlers only translate between HTTP and the [`Controller`]; no figure is computed twice:
+//! summaries come from [`crate::report::json`], and downloads from the report writers.
+
+use super::downloads::{self, Download};
+use super::state::{Controller, StartRequest, Started, UiState, View, WebError};
+use crate::engine::StopReason;
+use crate::metrics::{NameStats, TimelinePoint};
+use crate::report::json;
+use crate::workload::ApiKind;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Form, Json};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// A `{"success": false, "message": ...}` answer with a status code.
+fn failure(status: StatusCode, message: impl Into<String>) -> Response {
+    let message: String = message.into();
+    (status, Json(json!({"success": false, "message": message}))).into_response()
+}
+
+fn web_error(e: WebError) -> Response {
+    let status = match e {
+        WebError::NotRunning | WebError::Stopping => StatusCode::CONFLICT,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    failure(status, e.to_string())
+}
+
+fn ok(message: impl Into<String>) -> Response {
+    let message: String = message.into();
+    Json(json!({"success": true, "message": message})).into_response()
+}
+
+/// Rounds to 0.01: enough for ms and rates, and keeps the payload small.
+fn r2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+fn ms(us: Option<u64>) -> Option<f64> {
+    us.map(|v| r2(v as f64 / 1000.0))
+}
+
+/// Form fields of `POST /swarm` (Locust's names, plus `model` and `api`). All optional: a
+/// missing value falls back to the command line's.
+#[derive(Debug, Default, Deserialize)]
+pub struct SwarmForm {
+    user_count: Option<String>,
+    spawn_rate: Option<String>,
+    host: Option<String>,
+    model: Option<String>,
+    run_time: Option<String>,
+    api: Option<String>,
+}
+
+fn parse_field<T: std::str::FromStr>(
+    field: &'static str,
+    value: Option<&str>,
+    default: T,
+    expected: &str,
+) -> Result<T, WebError> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(default),
+        Some(v) => v.parse().map_err(|_| WebError::Invalid {
+            field,
+            reason: format!("'{v}' is not {expected}"),
+        }),
+    }
+}
+
+impl SwarmForm {
+    fn to_request(&self, c: &Controller) -> Result<StartRequest, WebError> {
+        let d = c.defaults();
+        let run_time = match self.run_time.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(v) => {
+                let t = crate::cli::parse_duration(v).map_err(|reason| WebError::Invalid {
+                    field: "run_time",
+                    reason,
+                })?;
+                if t.is_zero() {
+                    return Err(WebError::Invalid {
+                        field: "run_time",
+                        reason: "must be above 0 (leave it empty to run until stopped)".into(),
+                    });
+                }
+                Some(t)
+            }
+        };
+        let api = match self.api.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(v) => Some(
+                <ApiKind as clap::ValueEnum>::from_str(v, true).map_err(|_| WebError::Invalid {
+                    field: "api",
+                    reason: format!("'{v}' is not one of openwebui, openai"),
+                })?,
+            ),
+        };
+        Ok(StartRequest {
+            users: parse_field(
+                "user_count",
+                self.user_count.as_deref(),
+                d.users,
+                "a whole number",
+            )?,
+            spawn_rate: parse_field(
+                "spawn_rate",
+                self.spawn_rate.as_deref(),
+                d.spawn_rate,
+                "a number",
+            )?,
+            host: self.host.clone(),
+            model: self.model.clone(),
+            run_time,
+            api,
+        })
+    }
+}
+
+/// `POST /swarm`: starts a test, or changes the running test's users and spawn rate.
+pub async fn swarm(
+    State(c): State<Controller>,
+    form: Result<Form<SwarmForm>, FormRejection>,
+) -> Response {
+    let form = match form {
+        Ok(Form(f)) => f,
+        Err(e) => return failure(StatusCode::BAD_REQUEST, format!("bad form: {e}")),
+    };
+    let req = match form.to_request(&c) {
+        Ok(r) => r,
+        Err(e) => return web_error(e),
+    };
+    let (users, rate) = (req.users, req.spawn_rate);
+    match c.swarm(req) {
+        Ok(Started::New { run_id, host }) => Json(json!({
+            "success": true,
+            "message": format!("Swarming started: {users} users at {rate}/s against {host}"),
+            "host": host,
+            "run_id": run_id,
+        }))
+        .into_response(),
+        Ok(Started::Edited { host }) => Json(json!({
+            "success": true,
+            "message": format!("Users changed to {users} (spawn rate {rate}/s); host, model, run time and API apply to the next test"),
+            "host": host,
+        }))
+        .into_response(),
+        Err(e) => web_error(e),
+    }
+}
+
+/// `POST /users`: changes the running test's users (and spawn rate); never starts a test.
+pub async fn users(
+    State(c): State<Controller>,
+    form: Result<Form<SwarmForm>, FormRejection>,
+) -> Response {
+    let form = match form {
+        Ok(Form(f)) => f,
+        Err(e) => return failure(StatusCode::BAD_REQUEST, format!("bad form: {e}")),
+    };
+    let d = c.defaults();
+    let parsed = parse_field(
+        "user_count",
+        form.user_count.as_deref(),
+        0,
+        "a whole number",
+    )
+    .and_then(|u| {
+        parse_field(
+            "spawn_rate",
+            form.spawn_rate.as_deref(),
+            d.spawn_rate,
+            "a number",
+        )
+        .map(|r| (u, r))
+    });
+    match parsed.and_then(|(u, r)| c.set_users(u, r).map(|host| (u, r, host))) {
+        Ok((u, r, host)) => Json(json!({
+            "success": true,
+            "message": format!("Users changed to {u} (spawn rate {r}/s)"),
+            "host": host,
+        }))
+        .into_response(),
+        Err(e) => web_error(e),
+    }
+}
+
+/// `GET /stop`.
+pub async fn stop(State(c): State<Controller>) -> Response {
+    match c.stop() {
+        Ok(()) => ok("Test stopped"),
+        Err(e) => web_error(e),
+    }
+}
+
+/// `GET /stats/reset`.
+pub async fn reset(State(c): State<Controller>) -> Response {
+    match c.reset_stats() {
+        Ok(()) => ok("Statistics reset"),
+        Err(e) => web_error(e),
+    }
+}
+
+/// One row of `/stats/requests` (Locust's field names, then the LLM ones). Times in ms;
+/// `null` where there is no sample yet.
+#[derive(Debug, Serialize)]
+pub struct StatsRow {
+    method: String,
+    name: String,
+    num_requests: u64,
+    num_failures: u64,
+    num_cancelled: u64,
+    median_response_time: Option<f64>,
+    avg_response_time: Option<f64>,
+    min_response_time: Option<f64>,
+    max_response_time: Option<f64>,
+    ninetieth_response_time: Option<f64>,
+    #[serde(rename = "response_time_percentile_0.95")]
+    p95_response_time: Option<f64>,
+    ninety_ninth_response_time: Option<f64>,
+    current_rps: f64,
+    current_fail_per_sec: f64,
+    avg_content_length: f64,
+    ttft_p50_ms: Option<f64>,
+    ttft_p95_ms: Option<f64>,
+    tpot_p50_ms: Option<f64>,
+    output_tokens: u64,
+    output_tokens_per_s: f64,
+}
+
+fn stats_row(method: &str, name: &str, s: &NameStats, rates: super::Rates) -> StatsRow {
+    let rt = &s.response_time_us;
+    StatsRow {
+        method: method.to_string(),
+        name: name.to_string(),
+        num_requests: s.requests,
+        num_failures: s.failures,
+        num_cancelled: s.cancelled,
+        median_response_time: ms(rt.quantile(0.5)),
+        avg_response_time: rt.mean().map(|v| r2(v / 1000.0)),
+        min_response_time: ms(rt.min()),
+        max_response_time: ms(rt.max()),
+        ninetieth_response_time: ms(rt.quantile(0.9)),
+        p95_response_time: ms(rt.quantile(0.95)),
+        ninety_ninth_response_time: ms(rt.quantile(0.99)),
+        current_rps: r2(rates.rps),
+        current_fail_per_sec: r2(rates.fps),
+        avg_content_length: if s.requests > 0 {
+            r2(s.content_bytes as f64 / s.requests as f64)
+        } else {
+            0.0
+        },
+        ttft_p50_ms: ms(s.ttft_us.quantile(0.5)),
+        ttft_p95_ms: ms(s.ttft_us.quantile(0.95)),
+        tpot_p50_ms: ms(s.tpot_us.quantile(0.5)),
+        output_tokens: s.output_tokens.sum(),
+        output_tokens_per_s: r2(rates.tokens_per_s),
+    }
+}
+
+/// One row of the failures table (Locust's `errors`).
+#[derive(Debug, Serialize)]
+pub struct ErrorRow {
+    method: String,
+    name: String,
+    error: String,
+    occurrences: u64,
+    first_seen_unix_s: f64,
+    last_seen_unix_s: f64,
+}
+
+/// `GET /stats/requests`: the live table, small enough to poll every second.
+#[derive(Debug, Serialize)]
+pub struct StatsResponse {
+    state: UiState,
+    run_id: u64,
+    stop_reason: Option<StopReason>,
+    stop_reason_text: Option<&'static str>,
+    user_count: u64,
+    target_user_count: u64,
+    in_flight: u64,
+    elapsed_s: f64,
+    host: Option<String>,
+    model: Option<String>,
+    api: Option<ApiKind>,
+    total_rps: f64,
+    total_fail_per_sec: f64,
+    fail_ratio: f64,
+    total_avg_response_time: Option<f64>,
+    total_output_tokens_per_s: f64,
+    current_response_time_percentiles: BTreeMap<&'static str, f64>,
+    current_ttft_percentiles: BTreeMap<&'static str, f64>,
+    stats: Vec<StatsRow>,
+    errors: Vec<ErrorRow>,
+    workers: Vec<Value>,
+    worker_count: usize,
+}
+
+fn kind(view: &View, i: usize) -> (String, String) {
+    view.kinds.get(i).map_or_else(
+        || (String::new(), format!("#{i}")),
+        |k| (k.method.clone(), k.name.clone()),
+    )
+}
+
+/// Builds the `/stats/requests` answer from a view.
+pub fn stats_response(view: &View) -> StatsResponse {
+    let total = view.stats.total();
+    let aggregated_rates = view.rates.last().copied().unwrap_or_default();
+    let mut stats: Vec<StatsRow> = view
+        .stats
+        .rows
+        .iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let (method, name) = kind(view, i);
+            let rates = view.rates.get(i).copied().unwrap_or_default();
+            stats_row(&method, &name, row, rates)
+        })
+        .collect();
+    stats.push(stats_row("", "Aggregated", &total, aggregated_rates));
+    let errors = view
+        .stats
+        .failures_sorted()
+        .into_iter()
+        .map(|(k, e)| {
+            let (method, name) = kind(view, k.kind);
+            ErrorRow {
+                method,
+                name,
+                error: k.message.clone(),
+                occurrences: e.count,
+                first_seen_unix_s: e.first_seen_unix_s,
+                last_seen_unix_s: e.last_seen_unix_s,
+            }
+        })
+        .collect();
+    let p = &view.point;
+    let live = matches!(view.state, UiState::Spawning | UiState::Running);
+    let pct = |p50: f64, p95: f64| -> BTreeMap<&'static str, f64> {
+        if !live {
+            return BTreeMap::new();
+        }
+        BTreeMap::from([
+            ("response_time_percentile_0.5", r2(p50)),
+            ("response_time_percentile_0.95", r2(p95)),
+        ])
+    };
+    StatsResponse {
+        state: view.state,
+        run_id: view.run_id,
+        stop_reason: view.stop_reason,
+        stop_reason_text: view.stop_reason.map(StopReason::describe),
+        user_count: view.users,
+        target_user_count: view.target_users,
+        in_flight: view.in_flight,
+        elapsed_s: r2(view.elapsed_s),
+        host: view.plan.as_ref().map(|p| p.host.clone()),
+        model: view.plan.as_ref().map(|p| p.model.clone()),
+        api: view.plan.as_ref().map(|p| p.api),
+        total_rps: r2(aggregated_rates.rps),
+        total_fail_per_sec: r2(aggregated_rates.fps),
+        fail_ratio: if total.requests > 0 {
+            total.failures as f64 / total.requests as f64
+        } else {
+            0.0
+        },
+        total_avg_response_time: total.response_time_us.mean().map(|v| r2(v / 1000.0)),
+        total_output_tokens_per_s: r2(aggregated_rates.tokens_per_s),
+        current_response_time_percentiles: pct(p.e2e_p50_ms, p.e2e_p95_ms),
+        current_ttft_percentiles: pct(p.ttft_p50_ms, p.ttft_p95_ms),
+        stats,
+        errors,
+        // Distributed mode (a later issue) fills this; the page renders whatever it holds.
+        workers: Vec::new(),
+        worker_count: 0,
+    }
+}
+
+/// `GET /stats/requests`.
+pub async fn stats_requests(State(c): State<Controller>) -> Json<StatsResponse> {
+    Json(stats_response(&c.view()))
+}
+
+/// `GET /stats/llm`: every LLM metric (p50/p90/p95/p99, mean, min, max) per row and Aggregated.
+pub async fn stats_llm(State(c): State<Controller>) -> Json<Value> {
+    let view = c.view();
+    let total = view.stats.total();
+    let requests: Vec<json::RequestRow> = view
+        .stats
+        .rows
+        .iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let (method, name) = kind(&view, i);
+            json::RequestRow {
+                method,
+                name,
+                summary: json::summary(row),
+                metrics: json::metrics(row),
+            }
+        })
+        .collect();
+    Json(json!({
+        "state": view.state,
+        "run_id": view.run_id,
+        "summary": json::summary(&total),
+        "metrics": json::metrics(&total),
+        "requests": requests,
+    }))
+}
+
+/// Query of `GET /stats/history`.
+#[derive(Debug, Deserialize)]
+pub struct HistoryQuery {
+    /// Only points strictly after this Unix time (seconds); 0 or absent for all.
+    since: Option<f64>,
+}
+
+/// Answer of `GET /stats/history`.
+#[derive(Debug, Serialize)]
+pub struct HistoryResponse {
+    run_id: u64,
+    points: Vec<TimelinePoint>,
+}
+
+/// `GET /stats/history?since=<unix_s>`: only the timeline points after `since`.
+pub async fn stats_history(
+    State(c): State<Controller>,
+    Query(q): Query<HistoryQuery>,
+) -> Json<HistoryResponse> {
+    let (run_id, points) = c.history(q.since.unwrap_or(0.0));
+    Json(HistoryResponse { run_id, points })
+}
+
+/// `GET /config`: the form's prefilled values and what the page can offer. Never the token.
+pub async fn config(State(c): State<Controller>) -> Json<Value> {
+    let d = c.defaults();
+    Json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "defaults": {
+            "user_count": d.users,
+            "spawn_rate": d.spawn_rate,
+            "host": d.host.clone().unwrap_or_default(),
+            "model": d.model.clone().unwrap_or_default(),
+            "run_time": d.run_time.map(|t| humantime::format_duration(t).to_string()).unwrap_or_default(),
+            "api": d.api,
+        },
+        "apis": ["openwebui", "openai"],
+        "downloads": downloads::catalogue(),
+    }))
+}
+
+/// Serves one download of the current or last test.
+pub async fn download(c: Controller, which: Download) -> Response {
+    let Some((result, in_progress)) = c.result() else {
+        return failure(
+            StatusCode::NOT_FOUND,
+            "no test has run yet: start one, then download its results",
+        );
+    };
+    match downloads::render(which, &result, &c.history_ticks(), in_progress) {
+        Ok(file) => (
+            [
+                (header::CONTENT_TYPE, file.content_type.to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{}\"", file.filename),
+                ),
+                (header::CACHE_CONTROL, "no-store".to_string()),
+            ],
+            file.body,
+        )
+            .into_response(),
+        Err(e) => failure(StatusCode::NOT_IMPLEMENTED, e.to_string()),
+    }
+}

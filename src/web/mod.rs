@@ -1,0 +1,106 @@
+//! The web UI and its HTTP API (Locust's, on port 8089): start, watch, edit, stop and reset a
+//! test, and download its results, from a browser or with curl (docs/web-api.md).
+//!
+//! [`app`] builds the router apart from serving, so tests drive it on a port-0 listener;
+//! [`serve`] takes the listener and a shutdown token. The page is three embedded asset files plus
+//! the charts shared with the HTML report (`assets/charts.js`): no CDN, no build step.
+
+pub mod api;
+mod args;
+pub mod auth;
+pub mod downloads;
+mod rates;
+pub mod state;
+
+pub use args::WebArgs;
+pub use auth::Login;
+pub use rates::Rates;
+pub use state::{Controller, FormDefaults, StartRequest, UiState};
+
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+use downloads::Download;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// What the router serves: the controller, and the login every request must carry, if any.
+#[derive(Clone)]
+pub struct WebState {
+    /// The test controller.
+    pub controller: Controller,
+    /// HTTP Basic credentials required on every request (`--web-login`).
+    pub login: Option<Login>,
+}
+
+const PAGE_HTML: &str = include_str!("../../assets/web.html");
+const PAGE_CSS: &str = include_str!("../../assets/web.css");
+const PAGE_JS: &str = include_str!("../../assets/web.js");
+const CHARTS_JS: &str = include_str!("../../assets/charts.js");
+
+fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            // The binary embeds its assets: a new build must not be shadowed by a cached copy.
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+}
+
+fn download_route(which: Download) -> axum::routing::MethodRouter<Controller> {
+    get(move |axum::extract::State(c): axum::extract::State<Controller>| api::download(c, which))
+}
+
+/// The router: page, assets and API, behind HTTP Basic when a login is set.
+pub fn app(state: WebState) -> Router {
+    let mut router = Router::new()
+        .route(
+            "/",
+            get(|| async { asset("text/html; charset=utf-8", PAGE_HTML) }),
+        )
+        .route(
+            "/assets/web.css",
+            get(|| async { asset("text/css; charset=utf-8", PAGE_CSS) }),
+        )
+        .route(
+            "/assets/web.js",
+            get(|| async { asset("text/javascript; charset=utf-8", PAGE_JS) }),
+        )
+        .route(
+            "/assets/charts.js",
+            get(|| async { asset("text/javascript; charset=utf-8", CHARTS_JS) }),
+        )
+        .route("/config", get(api::config))
+        .route("/swarm", post(api::swarm))
+        .route("/users", post(api::users))
+        .route("/stop", get(api::stop).post(api::stop))
+        .route("/stats/reset", get(api::reset).post(api::reset))
+        .route("/stats/requests", get(api::stats_requests))
+        .route("/stats/llm", get(api::stats_llm))
+        .route("/stats/history", get(api::stats_history));
+    for which in Download::ALL {
+        router = router.route(which.path(), download_route(which));
+    }
+    let router = router.with_state(state.controller);
+    match &state.login {
+        Some(login) => router.layer(axum::middleware::from_fn_with_state(
+            auth::Guard::new(login),
+            auth::require_login,
+        )),
+        None => router,
+    }
+}
+
+/// Serves the UI on `listener` until `shutdown` is cancelled.
+pub async fn serve(
+    listener: TcpListener,
+    state: WebState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+}
