@@ -19,12 +19,10 @@ use tokio_util::sync::CancellationToken;
 /// Failure-ratio aborts wait for this many finished requests, so one early failure cannot abort.
 const MIN_REQUESTS_FOR_FAIL_RATE: u64 = 20;
 
-fn sleep_until_opt(at: Option<Instant>) -> impl std::future::Future<Output = ()> {
-    async move {
-        match at {
-            Some(t) => tokio::time::sleep_until(t.into()).await,
-            None => std::future::pending().await,
-        }
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t.into()).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -79,16 +77,28 @@ impl Population {
 
 /// The open-loop scheduler: starts requests at their intended times regardless of responses;
 /// an arrival that finds `max_concurrency` requests in flight is dropped and counted.
+/// The open-loop schedule's fixed parameters.
+struct OpenLoop {
+    arrival: Arrival,
+    max_concurrency: Option<u64>,
+    started: Instant,
+    /// No arrival is scheduled at or after this instant (end of run time or stages).
+    end: Option<Instant>,
+}
+
 async fn scheduler(
     ctx: Arc<UserCtx>,
-    arrival_kind: Arrival,
-    max_concurrency: Option<u64>,
+    shape: OpenLoop,
     mut rate: watch::Receiver<RateShape>,
-    started: Instant,
-    end: Option<Instant>,
     stop: CancellationToken,
     cancel: CancellationToken,
 ) {
+    let OpenLoop {
+        arrival: arrival_kind,
+        max_concurrency,
+        started,
+        end,
+    } = shape;
     let mut tasks: JoinSet<()> = JoinSet::new();
     let mut rng = SmallRng::seed_from_u64(ctx.seed ^ 0xA5A5_5A5A);
     let mut next = started;
@@ -183,17 +193,20 @@ pub(super) async fn run(
         stages: stages.clone(),
     });
     let open_loop = plan.rate.map(|_| {
-        tokio::spawn(scheduler(
-            ctx.clone(),
-            plan.arrival,
-            plan.max_concurrency,
-            rate_rx,
+        let shape = OpenLoop {
+            arrival: plan.arrival,
+            max_concurrency: plan.max_concurrency,
             started,
-            [plan.run_time, plan.stages.as_ref().map(Stages::total)]
+            end: [plan.run_time, plan.stages.as_ref().map(Stages::total)]
                 .into_iter()
                 .flatten()
                 .min()
                 .map(|d| started + d),
+        };
+        tokio::spawn(scheduler(
+            ctx.clone(),
+            shape,
+            rate_rx,
             stop.clone(),
             cancel.clone(),
         ))

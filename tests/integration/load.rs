@@ -91,7 +91,7 @@ async fn user_stages_ramp_to_each_target_and_end() {
     let r = run(p).await;
     assert_eq!(r.stop_reason, StopReason::StagesComplete);
     let users: Vec<u64> = r.timeline.iter().map(|pt| pt.users).collect();
-    assert!(users.iter().any(|&u| u == 6), "reached 6 users: {users:?}");
+    assert!(users.contains(&6), "reached 6 users: {users:?}");
     assert!(
         users[0] >= 3 && users[0] <= 6,
         "half-way up the first ramp after 1 s: {users:?}"
