@@ -36,6 +36,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<u8> {
         Some(Command::Bench(args)) => crate::bench::run(args).await,
         Some(Command::Report(args)) => outputs::report_cmd(&args),
         Some(Command::Compare(args)) => outputs::compare_cmd(&args),
+        Some(Command::Sweep(args)) => sweep(*args).await,
         None if cli.run.headless => headless(cli.run).await,
         None => web_ui(cli.run).await,
     }
@@ -86,6 +87,38 @@ pub async fn run_test(plan: Plan, print_every_s: f64, outputs: &Outputs) -> anyh
         p.abort();
     }
     outputs::finish(&result, &extras, csv, outputs)
+}
+
+async fn sweep(args: crate::sweep::SweepArgs) -> anyhow::Result<u8> {
+    let spec = args.spec()?;
+    let mut plan = args.run.to_plan()?;
+    plan.users = plan.users.max(1);
+    eprintln!(
+        "sweep: {} against {} with --slo {}, {} steps from {} req/s",
+        plan.model,
+        plan.host,
+        crate::criteria::slo::describe(&plan.slo),
+        humantime::format_duration(spec.step_time),
+        spec.start_rate
+    );
+    let result = crate::sweep::run(&plan, &spec, |s| {
+        eprintln!(
+            "  {:>9.2} req/s: {:.1}% good, goodput {:.2}/s, TTFT p95 {:.0} ms -> {}",
+            s.rate,
+            s.good_fraction * 100.0,
+            s.goodput,
+            s.ttft_p95_ms,
+            if s.passed { "met" } else { "missed" }
+        );
+    })
+    .await?;
+    print!("{}", crate::sweep::table(&result, &spec));
+    if let Some(path) = &args.run.json {
+        let text = serde_json::to_vec_pretty(&result)?;
+        std::fs::write(path, text)
+            .with_context(|| format!("--json {}: writing the sweep failed", path.display()))?;
+    }
+    Ok(0)
 }
 
 /// One line saying what a plan will do.

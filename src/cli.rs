@@ -40,6 +40,8 @@ pub enum Command {
     Report(ReportArgs),
     /// Compare two --json results: the change of each headline metric (a regression check for CI).
     Compare(CompareArgs),
+    /// Find the highest request rate that still meets --slo, by open-loop steps and bisection.
+    Sweep(Box<crate::sweep::SweepArgs>),
 }
 
 /// Flags of `gsai-load demo`.

@@ -16,5 +16,6 @@ pub mod metrics;
 pub mod mock;
 pub mod report;
 pub mod sse;
+pub mod sweep;
 pub mod web;
 pub mod workload;

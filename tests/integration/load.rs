@@ -228,3 +228,40 @@ async fn scenario_mix_gives_one_row_per_kind_by_weight() {
     );
     mock.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sweep_finds_the_capacity_of_a_mock_with_a_known_one() {
+    // 4 generations at once, each 50 ms + 9 × 5 ms = 95 ms: capacity 4 / 0.095 s = 42.1 req/s.
+    // Beyond it requests queue before their first token, as on a real server.
+    let mock = start_mock(MockConfig {
+        ttft: Duration::from_millis(50),
+        itl: Duration::from_millis(5),
+        tokens: 10,
+        max_concurrent: Some(4),
+        ..fast_config()
+    })
+    .await;
+    let mut p = plan(&mock, 1, 0);
+    p.arrival = Arrival::Constant;
+    p.slo = vec!["ttft<100ms".parse().unwrap()];
+    let spec = gsai_load::sweep::SweepSpec {
+        start_rate: 10.0,
+        max_rate: 200.0,
+        step_time: Duration::from_secs(2),
+        attainment: 0.9,
+        precision: 0.1,
+    };
+    let result = gsai_load::sweep::run(&p, &spec, |_| {}).await.unwrap();
+    let best = result.best_rate.expect("10 req/s is well within capacity");
+    let capacity = 4.0 / 0.095;
+    assert!(
+        (best - capacity).abs() / capacity <= 0.10,
+        "found {best:.1} req/s, capacity {capacity:.1}: {:?}",
+        result.steps
+    );
+    assert!(
+        result.steps.iter().any(|s| !s.passed),
+        "a step beyond capacity missed the SLO"
+    );
+    mock.shutdown().await;
+}
