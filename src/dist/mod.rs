@@ -6,6 +6,7 @@
 //! payload bytes in and out) → [`protocol`] (Locust's msgpack messages, typed) →
 //! [`locust_stats`] (our statistics as Locust stats entries plus exact HDR histograms).
 
+pub mod locust_stats;
 pub mod protocol;
 pub mod transport;
 pub mod zmtp;

@@ -4,11 +4,12 @@
 //! web UI and reports subscribe) and returns a [`RunResult`] at the end. It is driven through
 //! [`RunHandle`]: stop, change the number of users, reset statistics.
 
+pub mod collector;
 mod users;
 
 use crate::client::{bearer, ClientShared, RequestSpec, Target, TargetError, Tokenizer};
 use crate::config::Plan;
-use crate::metrics::{RequestKind, ShardedRecorder, StatsSet, TimelinePoint, Window};
+use crate::metrics::{RequestKind, ShardedRecorder, StatsSet, TimelinePoint};
 use crate::workload::{ChatSpec, ChatTemplate};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::Ordering;
@@ -166,8 +167,23 @@ fn unix_now_s() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
+/// Optional taps on a run, for callers that need more than snapshots.
+#[derive(Debug, Default)]
+pub struct EngineHooks {
+    /// Receives every per-second statistics delta in order, the last ones at stop included;
+    /// it is dropped when the run ends, so the receiver reads `None` after the final delta.
+    /// Statistics dropped by [`RunHandle::reset_stats`] are not sent. The distributed worker
+    /// ships these deltas to its master.
+    pub deltas: Option<mpsc::UnboundedSender<StatsSet>>,
+}
+
 /// Starts a test on the current tokio runtime.
 pub fn start(plan: Plan) -> Result<RunHandle, EngineError> {
+    start_with(plan, EngineHooks::default())
+}
+
+/// Starts a test on the current tokio runtime, with taps.
+pub fn start_with(plan: Plan, hooks: EngineHooks) -> Result<RunHandle, EngineError> {
     let target = Target::parse(&plan.host)?;
     let auth = match &plan.token {
         Some(t) => Some(bearer(t.expose()).ok_or(EngineError::Token)?),
@@ -225,7 +241,7 @@ pub fn start(plan: Plan) -> Result<RunHandle, EngineError> {
         kinds: kinds.clone().into(),
     });
     let (snap_tx, snap_rx) = watch::channel(first);
-    let task = tokio::spawn(run(plan, kinds, ctx, rx, snap_tx));
+    let task = tokio::spawn(run(plan, kinds, ctx, rx, snap_tx, hooks));
     Ok(RunHandle {
         commands: tx,
         snapshots: snap_rx,
@@ -240,6 +256,7 @@ async fn run(
     ctx: Arc<UserCtx>,
     mut commands: mpsc::UnboundedReceiver<Command>,
     snapshots: watch::Sender<Arc<Snapshot>>,
+    hooks: EngineHooks,
 ) -> RunResult {
     let started = Instant::now();
     let started_unix_s = unix_now_s();
@@ -251,7 +268,7 @@ async fn run(
     let mut spawn_rate = plan.spawn_rate.max(0.001);
     let mut spawned_at = started;
     let mut spawn_debt = 0.0f64;
-    let mut collector = Collector::new(kinds.clone().into());
+    let mut collector = Collector::new(kinds.clone().into(), hooks.deltas);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut spawn_tick = tokio::time::interval(Duration::from_millis(10));
@@ -333,40 +350,35 @@ async fn run(
         }
     }
     collector.collect(&ctx, started, target_users, RunState::Stopped, &snapshots);
+    let (stats, timeline) = collector.inner.into_parts();
     RunResult {
         plan,
         kinds,
-        stats: collector.cumulative,
-        timeline: collector.timeline,
+        stats,
+        timeline,
         started_unix_s,
         duration_s: started.elapsed().as_secs_f64(),
         stop_reason,
     }
 }
 
-/// Drains the shards, keeps the cumulative stats and timeline, and publishes snapshots.
+/// The engine's side of the [`collector::Collector`]: drains the shards into a delta, hands it
+/// to the delta tap, and publishes the snapshot.
 struct Collector {
-    kinds: Arc<[RequestKind]>,
-    cumulative: StatsSet,
-    window: Window,
-    timeline: Vec<TimelinePoint>,
-    last: Instant,
+    inner: collector::Collector,
+    tap: Option<mpsc::UnboundedSender<StatsSet>>,
 }
 
 impl Collector {
-    fn new(kinds: Arc<[RequestKind]>) -> Self {
+    fn new(kinds: Arc<[RequestKind]>, tap: Option<mpsc::UnboundedSender<StatsSet>>) -> Self {
         Self {
-            cumulative: StatsSet::new(kinds.len()),
-            kinds,
-            window: Window::new(5),
-            timeline: Vec::new(),
-            last: Instant::now(),
+            inner: collector::Collector::new(kinds),
+            tap,
         }
     }
 
     fn reset(&mut self) {
-        self.cumulative.clear();
-        self.window.clear();
+        self.inner.reset();
     }
 
     fn collect(
@@ -377,32 +389,20 @@ impl Collector {
         state: RunState,
         snapshots: &watch::Sender<Arc<Snapshot>>,
     ) {
-        let now = Instant::now();
         let delta = ctx.recorder.drain();
-        self.window
-            .push(&delta, now.duration_since(self.last).as_secs_f64());
-        self.last = now;
-        self.cumulative.merge(&delta);
-        let total = self.cumulative.total();
-        let users = ctx.active.load(Ordering::Relaxed);
-        let point = TimelinePoint {
-            unix_s: unix_now_s(),
-            elapsed_s: now.duration_since(started).as_secs_f64(),
-            users,
-            total_requests: total.requests,
-            total_failures: total.failures,
-            ..self.window.point()
-        };
-        self.timeline.push(point);
-        let _ = snapshots.send(Arc::new(Snapshot {
-            state,
-            elapsed_s: point.elapsed_s,
-            users,
-            target_users,
-            in_flight: ctx.in_flight.load(Ordering::Relaxed),
-            point,
-            stats: self.cumulative.clone(),
-            kinds: self.kinds.clone(),
-        }));
+        let snap = self.inner.push(
+            &delta,
+            collector::Live {
+                state,
+                elapsed_s: started.elapsed().as_secs_f64(),
+                users: ctx.active.load(Ordering::Relaxed),
+                target_users,
+                in_flight: ctx.in_flight.load(Ordering::Relaxed),
+            },
+        );
+        if let Some(tap) = &self.tap {
+            let _ = tap.send(delta);
+        }
+        let _ = snapshots.send(snap);
     }
 }
