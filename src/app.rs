@@ -30,6 +30,8 @@ pub async fn main(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Some(Command::Bench(args)) => crate::bench::run(args).await,
+        // Distributed mode (issue 5): --master / --worker.
+        None if cli.dist.enabled() => crate::dist::run::main(cli.dist, cli.run).await,
         None => headless(cli.run).await,
     }
 }
@@ -98,7 +100,8 @@ pub async fn run_test(plan: Plan, print_every_s: f64, json: Option<&Path>) -> an
     finish(&result, json)
 }
 
-fn finish(result: &RunResult, json: Option<&Path>) -> anyhow::Result<u8> {
+/// Prints the summary, writes the outputs and picks the exit code (local and master runs).
+pub(crate) fn finish(result: &RunResult, json: Option<&Path>) -> anyhow::Result<u8> {
     print!("{}", report::console::summary(result));
     if let Some(path) = json {
         report::json::write(result, path)
@@ -108,7 +111,7 @@ fn finish(result: &RunResult, json: Option<&Path>) -> anyhow::Result<u8> {
     Ok(report::exit_code(result))
 }
 
-fn check_writable(path: &Path) -> std::io::Result<()> {
+pub(crate) fn check_writable(path: &Path) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),

@@ -6,7 +6,12 @@
 //! payload bytes in and out) → [`protocol`] (Locust's msgpack messages, typed) →
 //! [`locust_stats`] (our statistics as Locust stats entries plus exact HDR histograms).
 
+pub mod args;
 pub mod locust_stats;
+pub mod master;
+pub mod nodes;
 pub mod protocol;
+pub mod run;
 pub mod transport;
+pub mod worker;
 pub mod zmtp;
