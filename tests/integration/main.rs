@@ -3,4 +3,5 @@
 mod harness;
 
 mod binary;
+mod dist;
 mod engine;
