@@ -123,7 +123,8 @@ impl Nodes {
     /// Counts one second of silence; returns the ids that just became missing.
     pub fn tick(&mut self) -> Vec<String> {
         let mut gone = Vec::new();
-        for n in self.nodes.values_mut().filter(|n| !n.missing) {
+        // Stopped or departed workers hold no users: their silence changes nothing.
+        for n in self.nodes.values_mut().filter(|n| n.active()) {
             n.liveness -= 1;
             if n.liveness < 0 {
                 gone.push(n.id.clone());
@@ -135,10 +136,11 @@ impl Nodes {
         gone
     }
 
-    /// Marks a worker missing; returns false if it already was, or is unknown.
+    /// Marks a worker missing; returns false if it already was, holds no users (stopped or
+    /// quit), or is unknown.
     pub fn mark_missing(&mut self, id: &str) -> bool {
         match self.nodes.get_mut(id) {
-            Some(n) if !n.missing => {
+            Some(n) if n.active() => {
                 n.missing = true;
                 n.users = 0;
                 n.assigned = 0;

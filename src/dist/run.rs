@@ -9,6 +9,7 @@ use crate::config::Secret;
 use crate::report;
 use anyhow::Context;
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 /// Runs the role the flags ask for; returns the exit code.
 pub async fn main(dist: DistArgs, args: RunArgs) -> anyhow::Result<u8> {
@@ -85,10 +86,9 @@ async fn run_master(dist: DistArgs, args: RunArgs) -> anyhow::Result<u8> {
     });
     let stopper = handle.stopper();
     let stop = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\nstopping: workers finish in-flight requests (up to --stop-timeout)...");
-            stopper.stop();
-        }
+        shutdown_signal().await;
+        eprintln!("\nstopping: workers finish in-flight requests (up to --stop-timeout)...");
+        stopper.stop();
     });
     let result = handle.wait().await;
     stop.abort();
@@ -114,6 +114,7 @@ async fn run_worker(dist: DistArgs, args: RunArgs) -> anyhow::Result<u8> {
         master_port: dist.master_port,
         node_id: worker::node_id(),
         token,
+        shutdown: CancellationToken::new(),
         local_plan: Box::new(move |host| {
             let mut a = own.clone();
             if let Some(h) = host {
@@ -128,15 +129,29 @@ async fn run_worker(dist: DistArgs, args: RunArgs) -> anyhow::Result<u8> {
         cfg.node_id,
         super::transport::join_host_port(&dist.master_host, dist.master_port)
     );
-    tokio::select! {
-        r = worker::run(cfg) => {
-            r?;
-            eprintln!("worker: the master said quit");
-            Ok(0)
-        }
-        _ = tokio::signal::ctrl_c() => {
-            eprintln!("\nworker: interrupted");
-            Ok(0)
+    let shutdown = cfg.shutdown.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        eprintln!("\nworker: stopping users, sending the last statistics and leaving");
+        shutdown.cancel();
+    });
+    worker::run(cfg).await?;
+    eprintln!("worker: done");
+    Ok(0)
+}
+
+/// Ctrl-C, or SIGTERM (what `docker stop` and Kubernetes send).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
         }
     }
+    let _ = tokio::signal::ctrl_c().await;
 }

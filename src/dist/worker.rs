@@ -17,6 +17,7 @@ use rmpv::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 /// Seconds between heartbeats (Locust's `HEARTBEAT_INTERVAL`).
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
@@ -48,6 +49,9 @@ pub struct WorkerConfig {
     pub token: Option<Secret>,
     /// The worker's own plan, for masters that send none.
     pub local_plan: LocalPlan,
+    /// Cancelled to leave (Ctrl-C, SIGTERM): users stop, the last statistics are shipped, and
+    /// the master is told `quit`, as a Locust worker does.
+    pub shutdown: CancellationToken,
 }
 
 /// Why the worker stopped for good.
@@ -169,6 +173,8 @@ struct Worker {
     state: &'static str,
     ready_at: Option<tokio::time::Instant>,
     cpu: CpuMeter,
+    /// Leaving on our own (shutdown): tell the master `quit` at the end.
+    leaving: bool,
 }
 
 /// Runs a worker until the master says `quit` (Ok) or cannot be reached (Err).
@@ -187,9 +193,14 @@ pub async fn run(cfg: WorkerConfig) -> Result<(), WorkerError> {
         state: "ready",
         ready_at: None,
         cpu: CpuMeter::new(),
+        leaving: false,
     };
+    let shutdown = w.cfg.shutdown.clone();
     loop {
-        let mut conn = w.register().await?;
+        let mut conn = tokio::select! {
+            c = w.register() => c?,
+            _ = shutdown.cancelled() => return Ok(()),
+        };
         match w.session(&mut conn).await {
             SessionEnd::Quit => {
                 conn.flush(Duration::from_secs(5)).await;
@@ -347,6 +358,16 @@ impl Worker {
                         }
                     }
                 },
+                _ = self.cfg.shutdown.cancelled(), if !self.leaving => {
+                    self.leaving = true;
+                    if !self.begin_stop(AfterStop::Quit) {
+                        let sent = self.ship_stats(conn).and_then(|_| self.send(conn, ToMaster::Quit));
+                        return match sent {
+                            Ok(()) => SessionEnd::Quit,
+                            Err(e) => SessionEnd::Lost(e.to_string()),
+                        };
+                    }
+                }
                 _ = sleep_until(ready_at) => {
                     self.ready_at = None;
                     self.state = "ready";
@@ -399,7 +420,8 @@ impl Worker {
             },
             ToWorker::Quit => {
                 if !self.begin_stop(AfterStop::Quit) {
-                    self.ship_stats(conn)?;
+                    // The master may already be gone (Locust waits only 0.5 s): leave anyway.
+                    let _ = self.ship_stats(conn);
                     return Ok(true);
                 }
             }
@@ -517,10 +539,19 @@ impl Worker {
     fn engine_done(&mut self, conn: &Dealer) -> Result<bool, TransportError> {
         self.run = None;
         self.figures.in_flight = 0;
-        self.ship_stats(conn)?;
+        let shipped = self.ship_stats(conn);
         match self.stopping.take() {
-            Some(AfterStop::Quit) => return Ok(true),
-            Some(AfterStop::Ready) | None => self.stopped(conn)?,
+            Some(AfterStop::Quit) => {
+                // Leaving either way; a master that is already gone cannot be told.
+                if shipped.is_ok() && self.leaving {
+                    let _ = self.send(conn, ToMaster::Quit);
+                }
+                return Ok(true);
+            }
+            Some(AfterStop::Ready) | None => {
+                shipped?;
+                self.stopped(conn)?;
+            }
         }
         if let Some(spawn) = self.pending_spawn.take() {
             self.apply_spawn(conn, spawn)?;

@@ -189,19 +189,35 @@ async fn master_and_three_workers_count_exactly_what_the_mock_served() {
             "-r",
             "100",
             "-t",
-            "6s",
+            "8s",
             "--stop-timeout",
             "10s",
         ],
     )
     .await;
     let mut workers: Vec<Proc> = (0..3).map(|_| worker(dir.path(), port)).collect();
+    m.wait_line("3 workers ready", Duration::from_secs(30))
+        .await;
+    wait_requests(&mock, 30, Duration::from_secs(30)).await;
+    // A worker that leaves on SIGTERM (docker stop) ships everything first and says quit.
+    let pid = workers[2].child.id() as libc::pid_t;
+    // SAFETY: kill only sends a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    assert_eq!(
+        workers[2].wait_exit(Duration::from_secs(20)).await,
+        Some(0),
+        "{}",
+        workers[2].text()
+    );
+    m.wait_line("quit", Duration::from_secs(10)).await;
     assert_eq!(
         m.wait_exit(Duration::from_secs(60)).await,
         Some(0),
         "{}",
         m.text()
     );
+    // Shown when a later assertion fails.
+    eprintln!("master output:\n{}", m.text());
     for w in &mut workers {
         assert_eq!(
             w.wait_exit(Duration::from_secs(20)).await,
@@ -233,8 +249,114 @@ async fn master_and_three_workers_count_exactly_what_the_mock_served() {
     );
     let all = m.text() + &workers.iter().map(Proc::text).collect::<String>();
     assert!(!all.contains(TOKEN), "the token never shows");
-    assert!(m.text().contains("3 workers ready"), "{}", m.text());
     mock.shutdown().await;
+}
+
+/// The master's dispatcher seen from raw DEALER "workers": paced steps of max(1, floor(rate))
+/// users, an even spread, a rebalance when a worker joins or disconnects, and no token in the
+/// plan it ships.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn master_paces_spawning_and_rebalances() {
+    use gsai_load::dist::master::{self, MasterConfig};
+    use gsai_load::dist::protocol::{Message, ToMaster, ToWorker};
+    use gsai_load::dist::transport::Dealer;
+
+    let mut plan = gsai_load::config::Plan::new("http://127.0.0.1:9", "m");
+    plan.token = Some(gsai_load::config::Secret::new(TOKEN));
+    plan.users = 4;
+    plan.spawn_rate = 2.0;
+    plan.run_time = Some(Duration::from_secs(30));
+    plan.stop_timeout = Duration::from_secs(1);
+    let handle = master::start(MasterConfig {
+        bind_host: "127.0.0.1".into(),
+        bind_port: 0,
+        plan,
+        expect_workers: 2,
+        expect_workers_max_wait: Some(Duration::from_secs(20)),
+    })
+    .await
+    .unwrap();
+    let mut handle = handle;
+    // The master's log, shown if the test fails.
+    if let Some(mut notes) = handle.take_notes() {
+        tokio::spawn(async move {
+            while let Some(n) = notes.recv().await {
+                eprintln!("master: {n}");
+            }
+        });
+    }
+    let port = handle.local_addr().port();
+    async fn join(port: u16, id: &str) -> Dealer {
+        let d = Dealer::connect("127.0.0.1", port, id.as_bytes())
+            .await
+            .unwrap();
+        d.send(
+            ToMaster::ClientReady(rmpv::Value::from(-1))
+                .to_message(id)
+                .encode(),
+        )
+        .unwrap();
+        d
+    }
+    /// The next spawn's user count (skipping everything else), with its arrival time.
+    async fn next_spawn(d: &mut Dealer, id: &str) -> (u64, Instant) {
+        loop {
+            let bytes = tokio::time::timeout(Duration::from_secs(10), d.recv())
+                .await
+                .expect("a message in time")
+                .unwrap_or_else(|| panic!("connection of {id} open"));
+            let m = Message::decode(&bytes).unwrap();
+            if let ToWorker::Spawn(s) = ToWorker::parse(&m).unwrap() {
+                let plan = s
+                    .gsai_plan
+                    .as_deref()
+                    .expect("a gsai master ships its plan");
+                assert!(!plan.contains(TOKEN), "the token never crosses the wire");
+                let heartbeat = ToMaster::Heartbeat(gsai_load::dist::protocol::Heartbeat {
+                    state: "running".into(),
+                    cpu_percent: 1.0,
+                    memory_bytes: None,
+                });
+                d.send(heartbeat.to_message(id).encode()).unwrap();
+                return (s.user_count(), Instant::now());
+            }
+        }
+    }
+    let mut a = join(port, "a").await;
+    let mut b = join(port, "b").await;
+    // Rate 2: steps of 2 users, one second apart, spread evenly.
+    let (a1, t1) = next_spawn(&mut a, "a").await;
+    let (b1, _) = next_spawn(&mut b, "b").await;
+    assert_eq!((a1, b1), (1, 1));
+    let (a2, t2) = next_spawn(&mut a, "a").await;
+    let (b2, _) = next_spawn(&mut b, "b").await;
+    assert_eq!((a2, b2), (2, 2));
+    let gap = t2 - t1;
+    assert!(gap >= Duration::from_millis(800), "paced: {gap:?}");
+    // A third worker joins: 4 users over 3 workers (2, 1, 1); only changed shares are sent.
+    let mut c = join(port, "c").await;
+    assert_eq!(next_spawn(&mut b, "b").await.0, 1);
+    assert_eq!(next_spawn(&mut c, "c").await.0, 1);
+    // The second one disconnects: its share moves to the others at once (2, 2).
+    drop(b);
+    assert_eq!(next_spawn(&mut c, "c").await.0, 2);
+    let views = handle.workers();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !views.borrow().iter().any(|w| w.id == "b" && w.missing) {
+        assert!(
+            Instant::now() < deadline,
+            "b shown missing: {:?}",
+            views.borrow()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    handle.stop();
+    drop((a, c));
+    let r = tokio::time::timeout(Duration::from_secs(20), handle.wait())
+        .await
+        .expect("the master ends")
+        .expect("a result");
+    assert_eq!(r.stop_reason, gsai_load::engine::StopReason::Stopped);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
