@@ -108,14 +108,20 @@ fn clean(dir: &Path, args: &[&str]) -> Command {
 
 /// Starts a master on a free loopback port; returns it and the port.
 async fn master(dir: &Path, mock: &MockServer, extra: &[&str]) -> (Proc, u16) {
+    master_on(dir, mock, 0, extra).await
+}
+
+/// Starts a master on `port` (0: a free one); returns it and the port.
+async fn master_on(dir: &Path, mock: &MockServer, port: u16, extra: &[&str]) -> (Proc, u16) {
     let url = mock.base_url();
+    let port = port.to_string();
     let mut args = vec![
         "--master",
         "--headless",
         "--master-bind-host",
         "127.0.0.1",
         "--master-bind-port",
-        "0",
+        &port,
         "-H",
         &url,
         "--model",
@@ -433,6 +439,58 @@ async fn a_killed_worker_is_missing_its_users_move_and_its_counts_stay() {
         users.iter().rev().nth(1).copied(),
         Some(6),
         "the two survivors run all 6 users: {users:?}"
+    );
+    mock.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_loses_its_master_stops_and_joins_the_next_one() {
+    let mock = start_mock(fast_config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut m1, port) = master(dir.path(), &mock, &["-u", "2", "-r", "100", "-t", "60s"]).await;
+    let mut w = worker(dir.path(), port);
+    wait_requests(&mock, 20, Duration::from_secs(30)).await;
+    m1.child.kill().expect("kill the master");
+    let _ = m1.child.wait();
+    w.wait_line("lost the master", Duration::from_secs(10))
+        .await;
+    // Its users stop: the mock sees no new request once in-flight ones are done.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = mock.counters().requests;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(
+        mock.counters().requests,
+        before,
+        "users stopped without a master"
+    );
+    // A new master on the same port: the worker registers again (it retries every 5 s).
+    let dir2 = tempfile::tempdir().unwrap();
+    let (mut m2, _) = master_on(
+        dir2.path(),
+        &mock,
+        port,
+        &["-u", "2", "-r", "100", "-t", "3s"],
+    )
+    .await;
+    assert_eq!(
+        m2.wait_exit(Duration::from_secs(60)).await,
+        Some(0),
+        "{}",
+        m2.text()
+    );
+    assert_eq!(
+        w.wait_exit(Duration::from_secs(20)).await,
+        Some(0),
+        "{}",
+        w.text()
+    );
+    let v = result(dir2.path());
+    let counted = v["summary"]["requests"].as_u64().unwrap();
+    assert!(counted > 0, "{}", m2.text());
+    assert_eq!(
+        counted,
+        mock.counters().requests - before,
+        "the new master counts its own run, and none of the old one"
     );
     mock.shutdown().await;
 }
