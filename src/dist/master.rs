@@ -15,10 +15,12 @@ use crate::engine::collector::{Collector, Live};
 use crate::engine::{RunResult, RunState, Snapshot, StopReason};
 use crate::metrics::StatsSet;
 use rmpv::Value;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, watch};
+
+use super::master_handle::Command;
+pub use super::master_handle::{MasterHandle, MasterStopper};
 
 /// Extra time, beyond the stop timeout, that workers get to report `client_stopped`.
 const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -58,83 +60,6 @@ pub enum MasterError {
         /// Waited, seconds.
         waited_s: u64,
     },
-}
-
-enum Command {
-    Stop,
-    SetUsers { users: u64, spawn_rate: f64 },
-    Reset,
-}
-
-/// A cloneable means to stop a distributed test (e.g. from a signal handler).
-#[derive(Clone)]
-pub struct MasterStopper(mpsc::UnboundedSender<Command>);
-
-impl MasterStopper {
-    /// Stops the test, as [`MasterHandle::stop`].
-    pub fn stop(&self) {
-        let _ = self.0.send(Command::Stop);
-    }
-}
-
-/// Control and observation of a distributed test; the same shape as [`crate::engine::RunHandle`].
-pub struct MasterHandle {
-    commands: mpsc::UnboundedSender<Command>,
-    snapshots: watch::Receiver<Arc<Snapshot>>,
-    workers: watch::Receiver<Arc<[WorkerView]>>,
-    notes: Option<mpsc::UnboundedReceiver<String>>,
-    local: SocketAddr,
-    task: tokio::task::JoinHandle<Result<RunResult, MasterError>>,
-}
-
-impl MasterHandle {
-    /// Stops the test: workers stop their users, report, and are released.
-    pub fn stop(&self) {
-        let _ = self.commands.send(Command::Stop);
-    }
-
-    /// Changes the number of users (spread over the workers, paced at `spawn_rate`).
-    pub fn set_users(&self, users: u64, spawn_rate: f64) {
-        let _ = self.commands.send(Command::SetUsers { users, spawn_rate });
-    }
-
-    /// Forgets statistics gathered so far (the test goes on).
-    pub fn reset_stats(&self) {
-        let _ = self.commands.send(Command::Reset);
-    }
-
-    /// A cloneable stopper.
-    pub fn stopper(&self) -> MasterStopper {
-        MasterStopper(self.commands.clone())
-    }
-
-    /// Once-a-second snapshots over all workers.
-    pub fn subscribe(&self) -> watch::Receiver<Arc<Snapshot>> {
-        self.snapshots.clone()
-    }
-
-    /// The workers, updated once a second.
-    pub fn workers(&self) -> watch::Receiver<Arc<[WorkerView]>> {
-        self.workers.clone()
-    }
-
-    /// Log lines (workers joining, going missing, their exceptions); once.
-    pub fn take_notes(&mut self) -> Option<mpsc::UnboundedReceiver<String>> {
-        self.notes.take()
-    }
-
-    /// The address workers connect to.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local
-    }
-
-    /// Waits for the end of the test.
-    pub async fn wait(self) -> Result<RunResult, MasterError> {
-        match self.task.await {
-            Ok(r) => r,
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
-        }
-    }
 }
 
 fn unix_now_s() -> f64 {
@@ -293,6 +218,7 @@ impl Master {
                             self.started = Instant::now();
                             self.started_unix_s = unix_now_s();
                             self.collector = Collector::new(self.kinds.kinds().to_vec().into());
+                            self.pending = StatsSet::new(self.kinds.kinds().len());
                             run_deadline = self.cfg.plan.run_time.map(|d| tokio::time::Instant::now() + d);
                             self.start_ramp();
                         } else if let Some(max) = self.cfg.expect_workers_max_wait {

@@ -9,6 +9,7 @@
 pub mod args;
 pub mod locust_stats;
 pub mod master;
+pub mod master_handle;
 pub mod nodes;
 pub mod protocol;
 pub mod run;
