@@ -37,6 +37,8 @@ pub async fn main(cli: Cli) -> anyhow::Result<u8> {
         Some(Command::Report(args)) => outputs::report_cmd(&args),
         Some(Command::Compare(args)) => outputs::compare_cmd(&args),
         Some(Command::Sweep(args)) => sweep(*args).await,
+        // Distributed mode (issue 5): --master / --worker.
+        None if cli.dist.enabled() => crate::dist::run::main(cli.dist, cli.run).await,
         None if cli.run.headless => headless(cli.run).await,
         None => web_ui(cli.run).await,
     }
@@ -154,7 +156,7 @@ pub fn describe_plan(plan: &Plan) -> String {
     )
 }
 
-fn check_writable(path: &Path) -> std::io::Result<()> {
+pub(crate) fn check_writable(path: &Path) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),

@@ -25,6 +25,9 @@ pub struct Cli {
     /// Load-test options (when no subcommand is given).
     #[command(flatten)]
     pub run: RunArgs,
+    /// Distributed mode (--master / --worker).
+    #[command(flatten, next_help_heading = "Distributed mode")]
+    pub dist: crate::dist::args::DistArgs,
 }
 
 /// Subcommands.

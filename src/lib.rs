@@ -11,6 +11,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod criteria;
+pub mod dist;
 pub mod engine;
 pub mod metrics;
 pub mod mock;

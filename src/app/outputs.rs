@@ -69,9 +69,12 @@ pub fn prepare(outputs: &Outputs) -> anyhow::Result<Option<CsvFiles>> {
 
 /// Watches the engine's snapshots until the run ends: one history tick a second (appended to the
 /// CSV history at once), and `--threshold-abort` checks.
-fn observe(handle: &RunHandle, csv: Option<CsvFiles>, outputs: &Outputs) -> JoinHandle<Observed> {
-    let mut snaps = handle.subscribe();
-    let stopper = handle.stopper();
+fn observe(
+    mut snaps: tokio::sync::watch::Receiver<std::sync::Arc<crate::engine::Snapshot>>,
+    stop: impl Fn() + Send + 'static,
+    csv: Option<CsvFiles>,
+    outputs: &Outputs,
+) -> JoinHandle<Observed> {
     let thresholds: Vec<Threshold> = outputs.args.thresholds.clone();
     let abort = outputs.args.threshold_abort;
     let delay_s = outputs.args.threshold_abort_delay.as_secs_f64();
@@ -103,7 +106,7 @@ fn observe(handle: &RunHandle, csv: Option<CsvFiles>, outputs: &Outputs) -> Join
                         threshold::describe(&b),
                         b.expr
                     );
-                    stopper.stop();
+                    stop();
                     seen.breach = Some(b);
                 }
             }
@@ -118,8 +121,28 @@ pub async fn run(
     csv: Option<CsvFiles>,
     outputs: &Outputs,
 ) -> anyhow::Result<(RunResult, Extras, Option<CsvFiles>)> {
-    let observer = observe(&handle, csv, outputs);
-    let result = handle.wait().await;
+    let stopper = handle.stopper();
+    let snaps = handle.subscribe();
+    run_observed(
+        snaps,
+        move || stopper.stop(),
+        async { Ok(handle.wait().await) },
+        csv,
+        outputs,
+    )
+    .await
+}
+
+/// As [`run`], for any producer of snapshots and a result (the distributed master).
+pub async fn run_observed(
+    snaps: tokio::sync::watch::Receiver<std::sync::Arc<crate::engine::Snapshot>>,
+    stop: impl Fn() + Send + 'static,
+    result: impl std::future::Future<Output = anyhow::Result<RunResult>>,
+    csv: Option<CsvFiles>,
+    outputs: &Outputs,
+) -> anyhow::Result<(RunResult, Extras, Option<CsvFiles>)> {
+    let observer = observe(snaps, stop, csv, outputs);
+    let result = result.await?;
     let seen = observer.await.context("the output task failed")?;
     if let Some(e) = seen.csv_error {
         return Err(e).context("writing the CSV files failed during the test");

@@ -4,11 +4,11 @@
 //! web UI and reports subscribe) and returns a [`RunResult`] at the end. It is driven through
 //! [`RunHandle`]: stop, change the number of users, reset statistics.
 
-mod collector;
+pub mod collector;
 mod run;
 mod users;
 
-pub use collector::{Collector, Gauges};
+pub use collector::{Collector, Live};
 
 use crate::client::{bearer, ClientShared, RequestSpec, Target, TargetError, Tokenizer};
 use crate::config::Plan;
@@ -280,8 +280,23 @@ fn kinds(plan: &Plan) -> Vec<KindDef> {
         .collect()
 }
 
+/// Optional taps on a run, for callers that need more than snapshots.
+#[derive(Debug, Default)]
+pub struct EngineHooks {
+    /// Receives every per-second statistics delta in order, the last ones at stop included;
+    /// it is dropped when the run ends, so the receiver reads `None` after the final delta.
+    /// Statistics dropped by [`RunHandle::reset_stats`] are not sent. The distributed worker
+    /// ships these deltas to its master.
+    pub deltas: Option<mpsc::UnboundedSender<StatsSet>>,
+}
+
 /// Starts a test on the current tokio runtime.
 pub fn start(plan: Plan) -> Result<RunHandle, EngineError> {
+    start_with(plan, EngineHooks::default())
+}
+
+/// Starts a test on the current tokio runtime, with taps.
+pub fn start_with(plan: Plan, hooks: EngineHooks) -> Result<RunHandle, EngineError> {
     let target = Target::parse(&plan.host)?;
     let auth = match &plan.token {
         Some(t) => Some(bearer(t.expose()).ok_or(EngineError::Token)?),
@@ -349,7 +364,7 @@ pub fn start(plan: Plan) -> Result<RunHandle, EngineError> {
         kinds: kinds.clone(),
     });
     let (snap_tx, snap_rx) = watch::channel(first);
-    let task = tokio::spawn(run::run(plan, kinds, ctx, started, rx, snap_tx));
+    let task = tokio::spawn(run::run(plan, kinds, ctx, started, hooks, rx, snap_tx));
     Ok(RunHandle {
         commands: tx,
         snapshots: snap_rx,

@@ -2,11 +2,12 @@
 //! or runs the open-loop arrival scheduler; collects once a second; checks stop conditions;
 //! and stops: no new requests, `--stop-timeout` for the in-flight ones, then cancellation.
 
-use super::collector::{unix_now_s, Collector, Gauges};
+use super::collector::{Collector, Live};
 use super::users::{arrival, user_loop, UserCtx};
-use super::{Command, RunResult, RunState, Snapshot, StopReason};
+use super::{Command, EngineHooks, RunResult, RunState, Snapshot, StopReason};
 use crate::config::{Arrival, Plan, Stages};
 use crate::metrics::RequestKind;
+use crate::metrics::StatsSet;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use std::sync::atomic::Ordering;
@@ -160,19 +161,58 @@ impl RateShape {
     }
 }
 
+/// Drains the recorder once: the delta goes to the tap (if any) and the collector, whose
+/// snapshot is published.
+struct Publisher {
+    collector: Collector,
+    tap: Option<mpsc::UnboundedSender<StatsSet>>,
+    snapshots: watch::Sender<Arc<Snapshot>>,
+    started: Instant,
+}
+
+impl Publisher {
+    fn collect(&mut self, ctx: &UserCtx, state: RunState, target_users: u64) -> Arc<Snapshot> {
+        let delta = ctx.recorder.drain();
+        let snap = self.collector.push(
+            &delta,
+            Live {
+                state,
+                elapsed_s: self.started.elapsed().as_secs_f64(),
+                users: ctx.active.load(Ordering::Relaxed),
+                target_users,
+                in_flight: ctx.in_flight.load(Ordering::Relaxed),
+            },
+        );
+        if let Some(tap) = &self.tap {
+            let _ = tap.send(delta);
+        }
+        let _ = self.snapshots.send(snap.clone());
+        snap
+    }
+}
+
 /// The run task.
 pub(super) async fn run(
     plan: Plan,
     kinds: Arc<[RequestKind]>,
     ctx: Arc<UserCtx>,
     started: Instant,
+    hooks: EngineHooks,
     mut commands: mpsc::UnboundedReceiver<Command>,
     snapshots: watch::Sender<Arc<Snapshot>>,
 ) -> RunResult {
-    let started_unix_s = unix_now_s() - started.elapsed().as_secs_f64();
+    let started_unix_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+        - started.elapsed().as_secs_f64();
     let stop = CancellationToken::new();
     let cancel = CancellationToken::new();
-    let mut collector = Collector::new(kinds.clone(), started);
+    let mut publisher = Publisher {
+        collector: Collector::new(kinds.clone()),
+        tap: hooks.deltas,
+        snapshots,
+        started,
+    };
     let stages: Option<Arc<Stages>> = plan.stages.clone().map(Arc::new);
     let mut stages_active = stages.is_some();
     let mut pop = Population {
@@ -221,12 +261,6 @@ pub(super) async fn run(
     let run_deadline = sleep_until_opt(plan.run_time.map(|d| started + d));
     let stages_deadline = sleep_until_opt(stages.as_ref().map(|s| started + s.total()));
     tokio::pin!(run_deadline, stages_deadline);
-    let gauges = |state, target| Gauges {
-        state,
-        users: ctx.active.load(Ordering::Relaxed),
-        target_users: target,
-        in_flight: ctx.in_flight.load(Ordering::Relaxed),
-    };
 
     let stop_reason = loop {
         tokio::select! {
@@ -248,7 +282,7 @@ pub(super) async fn run(
                 }
                 Some(Command::Reset) => {
                     ctx.recorder.drain();
-                    collector.reset();
+                    publisher.collector.reset();
                 }
             },
             _ = spawn_tick.tick(), if open_loop.is_none() && (stages_active || pop.stops.len() as u64 != pop.target) => {
@@ -262,9 +296,7 @@ pub(super) async fn run(
             _ = tick.tick() => {
                 let target = if open_loop.is_some() { plan.max_concurrency.unwrap_or(0) } else { pop.target };
                 let state = if open_loop.is_some() || pop.stops.len() as u64 == pop.target { RunState::Running } else { RunState::Spawning };
-                let snap = collector.push(&ctx.recorder.drain(), gauges(state, target));
-                let total = snap.stats.total();
-                let _ = snapshots.send(Arc::new(snap));
+                let total = publisher.collect(&ctx, state, target).stats.total();
                 if plan.max_failures.is_some_and(|m| total.failures >= m) {
                     break StopReason::MaxFailures;
                 }
@@ -284,9 +316,7 @@ pub(super) async fn run(
         s.cancel();
     }
     let target = pop.target;
-    let _ = snapshots.send(Arc::new(
-        collector.push(&ctx.recorder.drain(), gauges(RunState::Stopping, target)),
-    ));
+    publisher.collect(&ctx, RunState::Stopping, target);
     let grace = tokio::time::sleep(plan.stop_timeout);
     tokio::pin!(grace);
     let mut open_loop = open_loop;
@@ -302,18 +332,17 @@ pub(super) async fn run(
             }
             _ = &mut grace, if !cancel.is_cancelled() => cancel.cancel(),
             _ = tick.tick() => {
-                let _ = snapshots.send(Arc::new(collector.push(&ctx.recorder.drain(), gauges(RunState::Stopping, target))));
+                publisher.collect(&ctx, RunState::Stopping, target);
             }
         }
     }
-    let _ = snapshots.send(Arc::new(
-        collector.push(&ctx.recorder.drain(), gauges(RunState::Stopped, target)),
-    ));
+    publisher.collect(&ctx, RunState::Stopped, target);
+    let (stats, timeline) = publisher.collector.into_parts();
     RunResult {
         plan,
         kinds: kinds.to_vec(),
-        stats: collector.cumulative,
-        timeline: collector.timeline,
+        stats,
+        timeline,
         started_unix_s,
         duration_s: started.elapsed().as_secs_f64(),
         stop_reason,

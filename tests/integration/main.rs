@@ -4,6 +4,7 @@ mod harness;
 mod http;
 
 mod binary;
+mod dist;
 mod engine;
 mod load;
 mod reports;

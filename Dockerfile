@@ -1,0 +1,25 @@
+# gsai-load: multi-stage build; the runtime image holds only the binary (no Rust toolchain).
+#   docker build -t gsai-load .
+#   docker run --rm --env-file .env gsai-load --headless -u 10 -r 2 -t 1m
+# See docs/distributed.md for the master/worker setup (docker-compose.yml, deploy/k8s/).
+
+FROM rust:1-bookworm AS build
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY src ./src
+RUN cargo build --release --locked --bin gsai-load \
+ && strip target/release/gsai-load
+
+FROM debian:bookworm-slim
+# TLS roots are built in (webpki-roots); ca-certificates serves tools run in the container.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --user-group --create-home --home-dir /home/gsai gsai
+COPY --from=build /src/target/release/gsai-load /usr/local/bin/gsai-load
+USER gsai
+WORKDIR /home/gsai
+# 8089: web UI (listens on 0.0.0.0 inside the container); 5557: master port for workers.
+EXPOSE 8089 5557
+ENTRYPOINT ["gsai-load"]
+CMD ["--help"]

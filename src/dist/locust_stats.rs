@@ -1,0 +1,596 @@
+//! Statistics on the wire: a [`StatsSet`] delta as the `data` of Locust's `stats` message
+//! (stats entries, Aggregated total, errors, with Locust's rounding and integer keys), plus the
+//! exact version in a `"gsai"` key (HDR histograms, V2-serialized, as msgpack bin), and back.
+//!
+//! A stock Locust master reads the entries and ignores `"gsai"`; our master merges the
+//! histograms, so its percentiles are those of every request, never an average of workers'.
+//! From a worker that sends no `"gsai"` key (Locust, Boomer) our master rebuilds what the
+//! entries allow: counts, response-time buckets, failures.
+
+use super::protocol::{as_f64, as_u64, get, map, GSAI_PROTOCOL};
+use crate::metrics::{FailureEntry, FailureKey, Metric, NameStats, RequestKind, StatsSet};
+use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
+use hdrhistogram::Histogram;
+use rmpv::Value;
+use std::collections::BTreeMap;
+
+/// Why a stats report cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum StatsWireError {
+    /// The `"gsai"` extension is from a newer, incompatible gsai-load.
+    #[error("stats extension version {0} is not supported (this gsai-load speaks {GSAI_PROTOCOL}); run the same gsai-load version on master and workers")]
+    Version(u64),
+    /// A field is missing or of the wrong type.
+    #[error("malformed stats report: {0}")]
+    Shape(String),
+}
+
+fn shape(s: impl Into<String>) -> StatsWireError {
+    StatsWireError::Shape(s.into())
+}
+
+/// Locust's `bucket_response_time` on a time in µs: rounds the time in ms to ~2 significant
+/// digits (147 → 150, 3432 → 3400, 58760 → 59000), half to even like Python's `round`.
+pub fn bucket_ms(us: u64) -> u64 {
+    let unit_us: u64 = match us {
+        0..=99_999 => 1_000,
+        100_000..=999_999 => 10_000,
+        1_000_000..=9_999_999 => 100_000,
+        _ => 1_000_000,
+    };
+    let (q, r) = (us / unit_us, us % unit_us);
+    let q = match (2 * r).cmp(&unit_us) {
+        std::cmp::Ordering::Less => q,
+        std::cmp::Ordering::Greater => q + 1,
+        std::cmp::Ordering::Equal => q + (q & 1),
+    };
+    q * (unit_us / 1_000)
+}
+
+/// Requests and failures per epoch second, for one row.
+pub type PerSecond = BTreeMap<i64, (u64, u64)>;
+
+/// Locust's response-time dict of a metric in µs: bucket (ms) → count.
+pub fn response_times(m: &Metric) -> BTreeMap<u64, u64> {
+    let h = m.histogram();
+    let mut out = BTreeMap::new();
+    for v in h.iter_recorded() {
+        // The middle of the HDR bucket stands for its samples (within 0.1%).
+        let us = h.median_equivalent(v.value_iterated_to());
+        *out.entry(bucket_ms(us)).or_insert(0) += v.count_at_value();
+    }
+    out
+}
+
+fn int_map<K: Into<Value> + Copy>(m: impl IntoIterator<Item = (K, u64)>) -> Value {
+    Value::Map(
+        m.into_iter()
+            .map(|(k, n)| (k.into(), Value::from(n)))
+            .collect(),
+    )
+}
+
+fn ms(us: u64) -> Value {
+    Value::F64(us as f64 / 1000.0)
+}
+
+fn unix_s(us: u64) -> Value {
+    if us == 0 {
+        Value::Nil
+    } else {
+        Value::F64(us as f64 / 1e6)
+    }
+}
+
+/// One Locust stats entry (`StatsEntry.serialize()`), keys in Locust's order.
+pub fn entry(kind: &RequestKind, row: &NameStats, per_sec: &PerSecond, now_unix_s: f64) -> Value {
+    let rt = &row.response_time_us;
+    let start = if row.first_start_unix_us == 0 {
+        Value::F64(now_unix_s)
+    } else {
+        unix_s(row.first_start_unix_us)
+    };
+    map(vec![
+        ("name", Value::from(kind.name.as_str())),
+        ("method", Value::from(kind.method.as_str())),
+        ("last_request_timestamp", unix_s(row.last_end_unix_us)),
+        ("start_time", start),
+        ("num_requests", Value::from(row.requests)),
+        ("num_none_requests", Value::from(0)),
+        ("num_failures", Value::from(row.failures)),
+        ("total_response_time", ms(rt.sum())),
+        ("max_response_time", rt.max().map_or(Value::from(0), ms)),
+        ("min_response_time", rt.min().map_or(Value::Nil, ms)),
+        ("total_content_length", Value::from(row.content_bytes)),
+        ("response_times", int_map(response_times(rt))),
+        (
+            "num_reqs_per_sec",
+            int_map(
+                per_sec
+                    .iter()
+                    .filter(|(_, c)| c.0 > 0)
+                    .map(|(t, c)| (*t, c.0)),
+            ),
+        ),
+        (
+            "num_fail_per_sec",
+            int_map(
+                per_sec
+                    .iter()
+                    .filter(|(_, c)| c.1 > 0)
+                    .map(|(t, c)| (*t, c.1)),
+            ),
+        ),
+    ])
+}
+
+/// What a worker says besides statistics.
+#[derive(Clone, Debug, Default)]
+pub struct WorkerFigures {
+    /// Users per class, echoed from the last spawn order.
+    pub user_classes_count: Vec<(String, u64)>,
+    /// Users running.
+    pub user_count: u64,
+    /// Requests in flight (sent in the `"gsai"` extension only).
+    pub in_flight: u64,
+}
+
+/// The `data` of a `stats` message for `delta`. `per_sec` is indexed like the rows;
+/// `gsai` adds the exact extension.
+pub fn report_data(
+    kinds: &[RequestKind],
+    delta: &StatsSet,
+    per_sec: &[PerSecond],
+    figures: &WorkerFigures,
+    now_unix_s: f64,
+    gsai: bool,
+) -> Value {
+    let empty = PerSecond::new();
+    let mut entries = Vec::new();
+    let mut total_per_sec = PerSecond::new();
+    for (i, row) in delta.rows.iter().enumerate() {
+        let ps = per_sec.get(i).unwrap_or(&empty);
+        for (t, (r, f)) in ps {
+            let e = total_per_sec.entry(*t).or_insert((0, 0));
+            e.0 += r;
+            e.1 += f;
+        }
+        if row.requests == 0 && row.failures == 0 {
+            continue;
+        }
+        if let Some(kind) = kinds.get(i) {
+            entries.push(entry(kind, row, ps, now_unix_s));
+        }
+    }
+    let aggregated = RequestKind {
+        method: String::new(),
+        name: "Aggregated".into(),
+    };
+    let total = entry(&aggregated, &delta.total(), &total_per_sec, now_unix_s);
+    let mut errors = Vec::new();
+    for (k, e) in delta.failures_sorted() {
+        let Some(kind) = kinds.get(k.kind) else {
+            continue;
+        };
+        let key = format!("{}.{}.{}", kind.method, kind.name, k.message);
+        let err = map(vec![
+            ("name", Value::from(kind.name.as_str())),
+            ("method", Value::from(kind.method.as_str())),
+            ("error", Value::from(k.message.as_str())),
+            ("occurrences", Value::from(e.count)),
+            ("first_seen", Value::F64(e.first_seen_unix_s)),
+            ("last_seen", Value::F64(e.last_seen_unix_s)),
+        ]);
+        errors.push((Value::from(key), err));
+    }
+    let classes = Value::Map(
+        figures
+            .user_classes_count
+            .iter()
+            .map(|(k, n)| (Value::from(k.as_str()), Value::from(*n)))
+            .collect(),
+    );
+    let mut data = vec![
+        ("stats", Value::Array(entries)),
+        ("stats_total", total),
+        ("errors", Value::Map(errors)),
+        ("user_classes_count", classes),
+        ("user_count", Value::from(figures.user_count)),
+    ];
+    if gsai {
+        data.push(("gsai", encode_exact(kinds, delta, figures.in_flight)));
+    }
+    map(data)
+}
+
+/// The metrics of a row by wire name.
+fn named_metrics(r: &NameStats) -> [(&'static str, &Metric); 9] {
+    [
+        ("response_time_us", &r.response_time_us),
+        ("connect_us", &r.connect_us),
+        ("ttfb_us", &r.ttfb_us),
+        ("ttfe_us", &r.ttfe_us),
+        ("ttft_us", &r.ttft_us),
+        ("e2e_us", &r.e2e_us),
+        ("tpot_us", &r.tpot_us),
+        ("itl_us", &r.itl_us),
+        ("output_tokens", &r.output_tokens),
+    ]
+}
+
+fn metric_mut<'a>(r: &'a mut NameStats, name: &str) -> Option<&'a mut Metric> {
+    Some(match name {
+        "response_time_us" => &mut r.response_time_us,
+        "connect_us" => &mut r.connect_us,
+        "ttfb_us" => &mut r.ttfb_us,
+        "ttfe_us" => &mut r.ttfe_us,
+        "ttft_us" => &mut r.ttft_us,
+        "e2e_us" => &mut r.e2e_us,
+        "tpot_us" => &mut r.tpot_us,
+        "itl_us" => &mut r.itl_us,
+        "output_tokens" => &mut r.output_tokens,
+        _ => return None,
+    })
+}
+
+fn encode_metric(m: &Metric) -> Value {
+    let mut bytes = Vec::new();
+    // Serializing into a Vec only fails for histograms wider than the format allows, which
+    // ours (3 digits, auto-resized u64) are not; an empty value is then read as "no samples".
+    let _ = V2Serializer::new().serialize(m.histogram(), &mut bytes);
+    Value::Array(vec![
+        Value::Binary(bytes),
+        Value::from(m.sum()),
+        Value::from(m.min().unwrap_or(0)),
+        Value::from(m.max().unwrap_or(0)),
+    ])
+}
+
+fn decode_metric(v: &Value) -> Result<Metric, StatsWireError> {
+    let parts = v
+        .as_array()
+        .ok_or_else(|| shape("metric is not an array"))?;
+    let (Some(Value::Binary(bytes)), Some(sum), Some(min), Some(max)) = (
+        parts.first(),
+        parts.get(1).and_then(as_u64),
+        parts.get(2).and_then(as_u64),
+        parts.get(3).and_then(as_u64),
+    ) else {
+        return Err(shape("metric is not [bin, sum, min, max]"));
+    };
+    let hist: Histogram<u64> = Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .map_err(|e| shape(format!("histogram: {e:?}")))?;
+    Ok(Metric::from_parts(hist, sum, min, max))
+}
+
+/// The exact extension: rows with every metric's histogram, and the failures table.
+pub fn encode_exact(kinds: &[RequestKind], delta: &StatsSet, in_flight: u64) -> Value {
+    let rows = delta
+        .rows
+        .iter()
+        .zip(kinds)
+        .filter(|(r, _)| !r.is_empty())
+        .map(|(r, k)| {
+            let metrics = named_metrics(r)
+                .into_iter()
+                .filter(|(_, m)| m.count() > 0)
+                .map(|(n, m)| (Value::from(n), encode_metric(m)))
+                .collect();
+            map(vec![
+                ("method", Value::from(k.method.as_str())),
+                ("name", Value::from(k.name.as_str())),
+                ("requests", Value::from(r.requests)),
+                ("failures", Value::from(r.failures)),
+                ("cancelled", Value::from(r.cancelled)),
+                ("good", Value::from(r.good)),
+                ("content_bytes", Value::from(r.content_bytes)),
+                (
+                    "token_sources",
+                    Value::Array(r.token_sources.iter().map(|n| Value::from(*n)).collect()),
+                ),
+                ("first_start_unix_us", Value::from(r.first_start_unix_us)),
+                ("last_end_unix_us", Value::from(r.last_end_unix_us)),
+                ("metrics", Value::Map(metrics)),
+            ])
+        })
+        .collect();
+    let failures = delta
+        .failures
+        .iter()
+        .filter_map(|(k, e)| {
+            let kind = kinds.get(k.kind)?;
+            Some(Value::Array(vec![
+                Value::from(kind.method.as_str()),
+                Value::from(kind.name.as_str()),
+                Value::from(k.message.as_str()),
+                Value::from(e.count),
+                Value::F64(e.first_seen_unix_s),
+                Value::F64(e.last_seen_unix_s),
+            ]))
+        })
+        .collect();
+    map(vec![
+        ("version", Value::from(GSAI_PROTOCOL)),
+        ("rows", Value::Array(rows)),
+        ("failures", Value::Array(failures)),
+        ("in_flight", Value::from(in_flight)),
+    ])
+}
+
+/// Maps request kinds to row indices, adding new kinds as they come.
+#[derive(Clone, Debug, Default)]
+pub struct KindIndex {
+    kinds: Vec<RequestKind>,
+}
+
+impl KindIndex {
+    /// Starts with `kinds` at their indices.
+    pub fn new(kinds: Vec<RequestKind>) -> Self {
+        Self { kinds }
+    }
+
+    /// The index of (method, name), added if new.
+    pub fn index(&mut self, method: &str, name: &str) -> usize {
+        if let Some(i) = self
+            .kinds
+            .iter()
+            .position(|k| k.method == method && k.name == name)
+        {
+            return i;
+        }
+        self.kinds.push(RequestKind {
+            method: method.into(),
+            name: name.into(),
+        });
+        self.kinds.len() - 1
+    }
+
+    /// All kinds, by index.
+    pub fn kinds(&self) -> &[RequestKind] {
+        &self.kinds
+    }
+}
+
+/// One report as the master reads it: a delta with rows indexed by the master's kinds.
+#[derive(Clone, Debug, Default)]
+pub struct ReadReport {
+    /// The statistics.
+    pub delta: StatsSet,
+    /// Users the worker runs.
+    pub user_count: u64,
+    /// Requests in flight at the worker (0 when it did not say).
+    pub in_flight: u64,
+    /// Whether the report had the exact extension (else it was rebuilt from Locust's entries).
+    pub exact: bool,
+}
+
+fn text(v: &Value, key: &str) -> String {
+    get(v, key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Reads a `stats` message's data into a delta over `index`'s kinds.
+pub fn read_report(data: &Value, index: &mut KindIndex) -> Result<ReadReport, StatsWireError> {
+    let user_count = get(data, "user_count").and_then(as_u64).unwrap_or(0);
+    if let Some(g) = get(data, "gsai") {
+        let (delta, in_flight) = decode_exact(g, index)?;
+        return Ok(ReadReport {
+            delta,
+            user_count,
+            in_flight,
+            exact: true,
+        });
+    }
+    Ok(ReadReport {
+        delta: from_entries(data, index)?,
+        user_count,
+        in_flight: 0,
+        exact: false,
+    })
+}
+
+fn row_at(set: &mut StatsSet, i: usize) -> &mut NameStats {
+    if set.rows.len() <= i {
+        set.rows.resize(i + 1, NameStats::default());
+    }
+    &mut set.rows[i]
+}
+
+fn decode_exact(g: &Value, index: &mut KindIndex) -> Result<(StatsSet, u64), StatsWireError> {
+    let version = get(g, "version").and_then(as_u64).unwrap_or(0);
+    if version != GSAI_PROTOCOL {
+        return Err(StatsWireError::Version(version));
+    }
+    let mut set = StatsSet::new(index.kinds().len());
+    let rows = get(g, "rows")
+        .and_then(Value::as_array)
+        .ok_or_else(|| shape("gsai.rows"))?;
+    for r in rows {
+        let i = index.index(&text(r, "method"), &text(r, "name"));
+        let n = |k: &str| get(r, k).and_then(as_u64).unwrap_or(0);
+        let mut row = NameStats {
+            requests: n("requests"),
+            failures: n("failures"),
+            cancelled: n("cancelled"),
+            good: n("good"),
+            content_bytes: n("content_bytes"),
+            first_start_unix_us: n("first_start_unix_us"),
+            last_end_unix_us: n("last_end_unix_us"),
+            ..NameStats::default()
+        };
+        if let Some(ts) = get(r, "token_sources").and_then(Value::as_array) {
+            for (slot, v) in row.token_sources.iter_mut().zip(ts) {
+                *slot = as_u64(v).unwrap_or(0);
+            }
+        }
+        for (name, m) in get(r, "metrics")
+            .and_then(Value::as_map)
+            .into_iter()
+            .flatten()
+        {
+            // Metrics added by a later minor version are skipped, not fatal.
+            if let Some(slot) = name.as_str().and_then(|n| metric_mut(&mut row, n)) {
+                *slot = decode_metric(m)?;
+            }
+        }
+        row_at(&mut set, i).merge(&row);
+    }
+    for f in get(g, "failures")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let a = f.as_array().ok_or_else(|| shape("gsai.failures entry"))?;
+        let s = |i: usize| a.get(i).and_then(Value::as_str).unwrap_or_default();
+        let kind = index.index(s(0), s(1));
+        add_failure(
+            &mut set,
+            kind,
+            s(2),
+            FailureEntry {
+                count: a.get(3).and_then(as_u64).unwrap_or(0),
+                first_seen_unix_s: a.get(4).and_then(as_f64).unwrap_or(0.0),
+                last_seen_unix_s: a.get(5).and_then(as_f64).unwrap_or(0.0),
+            },
+        );
+    }
+    let in_flight = get(g, "in_flight").and_then(as_u64).unwrap_or(0);
+    Ok((set, in_flight))
+}
+
+fn add_failure(set: &mut StatsSet, kind: usize, message: &str, e: FailureEntry) {
+    row_at(set, kind);
+    let mut one = StatsSet::new(0);
+    one.failures.insert(
+        FailureKey {
+            kind,
+            message: message.into(),
+        },
+        e,
+    );
+    set.merge(&one);
+}
+
+/// Rebuilds a delta from Locust's stats entries (a worker without the exact extension).
+fn from_entries(data: &Value, index: &mut KindIndex) -> Result<StatsSet, StatsWireError> {
+    let mut set = StatsSet::new(index.kinds().len());
+    let entries = get(data, "stats")
+        .and_then(Value::as_array)
+        .ok_or_else(|| shape("no stats list"))?;
+    for e in entries {
+        let i = index.index(&text(e, "method"), &text(e, "name"));
+        let n = |k: &str| get(e, k).and_then(as_u64).unwrap_or(0);
+        let f = |k: &str| get(e, k).and_then(as_f64);
+        let us = |ms: f64| (ms * 1000.0).round().max(0.0) as u64;
+        let mut hist = Metric::new().histogram().clone();
+        for (k, c) in get(e, "response_times")
+            .and_then(Value::as_map)
+            .into_iter()
+            .flatten()
+        {
+            if let (Some(ms), Some(c)) = (as_f64(k), as_u64(c)) {
+                let _ = hist.record_n(us(ms), c);
+            }
+        }
+        let row = NameStats {
+            requests: n("num_requests"),
+            failures: n("num_failures"),
+            content_bytes: n("total_content_length"),
+            response_time_us: Metric::from_parts(
+                hist,
+                us(f("total_response_time").unwrap_or(0.0)),
+                us(f("min_response_time").unwrap_or(0.0)),
+                us(f("max_response_time").unwrap_or(0.0)),
+            ),
+            first_start_unix_us: f("start_time").map_or(0, |s| (s * 1e6) as u64),
+            last_end_unix_us: f("last_request_timestamp").map_or(0, |s| (s * 1e6) as u64),
+            ..NameStats::default()
+        };
+        row_at(&mut set, i).merge(&row);
+    }
+    for (_, err) in get(data, "errors")
+        .and_then(Value::as_map)
+        .into_iter()
+        .flatten()
+    {
+        let kind = index.index(&text(err, "method"), &text(err, "name"));
+        let seen = |k: &str| get(err, k).and_then(as_f64).unwrap_or(0.0);
+        add_failure(
+            &mut set,
+            kind,
+            &text(err, "error"),
+            FailureEntry {
+                count: get(err, "occurrences").and_then(as_u64).unwrap_or(0),
+                first_seen_unix_s: seen("first_seen"),
+                last_seen_unix_s: seen("last_seen"),
+            },
+        );
+    }
+    Ok(set)
+}
+
+/// A worker's statistics not yet shipped: deltas merged, with per-second counts kept apart.
+#[derive(Debug)]
+pub struct Outbox {
+    pending: StatsSet,
+    per_sec: Vec<PerSecond>,
+}
+
+impl Outbox {
+    /// An empty outbox for `rows` request kinds.
+    pub fn new(rows: usize) -> Self {
+        Self {
+            pending: StatsSet::new(rows),
+            per_sec: vec![PerSecond::new(); rows],
+        }
+    }
+
+    /// Adds one engine delta, drained at `unix_s` (it covers about the second before).
+    pub fn add(&mut self, delta: &StatsSet, unix_s: f64) {
+        let second = (unix_s - 0.5).floor() as i64;
+        if self.per_sec.len() < delta.rows.len() {
+            self.per_sec.resize(delta.rows.len(), PerSecond::new());
+        }
+        for (ps, row) in self.per_sec.iter_mut().zip(&delta.rows) {
+            if row.requests > 0 {
+                let e = ps.entry(second).or_insert((0, 0));
+                e.0 += row.requests;
+                e.1 += row.failures;
+            }
+        }
+        self.pending.merge(delta);
+    }
+
+    /// Finished requests not yet shipped.
+    pub fn pending_requests(&self) -> u64 {
+        self.pending.total().requests
+    }
+
+    /// Empties the outbox into a `stats` message's data.
+    pub fn take(
+        &mut self,
+        kinds: &[RequestKind],
+        figures: &WorkerFigures,
+        now_unix_s: f64,
+        gsai: bool,
+    ) -> Value {
+        let data = report_data(
+            kinds,
+            &self.pending,
+            &self.per_sec,
+            figures,
+            now_unix_s,
+            gsai,
+        );
+        let rows = self.pending.rows.len();
+        *self = Self::new(rows);
+        data
+    }
+}
+
+#[cfg(test)]
+#[path = "locust_stats_tests.rs"]
+mod tests;

@@ -1,0 +1,18 @@
+//! Distributed mode, wire-compatible with Locust 2.x: a master that paces spawning over N
+//! workers and merges their statistics, and a worker that runs the engine for a master (ours or
+//! a stock `locust --master`).
+//!
+//! Layers, bottom up: [`zmtp`] (ZeroMQ's wire format) → [`transport`] (ROUTER and DEALER,
+//! payload bytes in and out) → [`protocol`] (Locust's msgpack messages, typed) →
+//! [`locust_stats`] (our statistics as Locust stats entries plus exact HDR histograms).
+
+pub mod args;
+pub mod locust_stats;
+pub mod master;
+pub mod master_handle;
+pub mod nodes;
+pub mod protocol;
+pub mod run;
+pub mod transport;
+pub mod worker;
+pub mod zmtp;

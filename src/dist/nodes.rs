@@ -1,0 +1,244 @@
+//! The master's table of workers: registration with stable indices, liveness (Locust's
+//! heartbeat counting), the even spread of users, and the public view the web UI shows.
+
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+/// Heartbeats a worker may miss before it is missing (Locust's `HEARTBEAT_LIVENESS`).
+pub const HEARTBEAT_LIVENESS: i32 = 3;
+
+/// What the master knows of one worker.
+#[derive(Clone, Debug)]
+pub struct WorkerNode {
+    /// Node id (the ZeroMQ identity).
+    pub id: String,
+    /// Stable 0-based index, kept across re-registrations.
+    pub index: u64,
+    /// Last state the worker reported (`ready`, `spawning`, `running`, `stopped`...).
+    pub state: String,
+    /// Users the worker reported running.
+    pub users: u64,
+    /// Users the master asked it to run.
+    pub assigned: u64,
+    /// CPU use, percent of one core.
+    pub cpu_percent: f64,
+    /// Resident memory, bytes.
+    pub memory_bytes: Option<u64>,
+    /// Requests in flight at its last report.
+    pub in_flight: u64,
+    /// Finished requests it has reported.
+    pub requests: u64,
+    /// Countdown to missing: reset on each heartbeat, decremented each second.
+    pub liveness: i32,
+    /// When its last heartbeat came.
+    pub last_heartbeat: Instant,
+    /// Silent or disconnected: its users have been given to others.
+    pub missing: bool,
+    /// It said `client_stopped` or `quit`: it takes no users until it registers again.
+    pub inactive: bool,
+}
+
+impl WorkerNode {
+    /// Whether users may be given to it.
+    pub fn active(&self) -> bool {
+        !self.missing && !self.inactive
+    }
+}
+
+/// A worker as the web UI's workers tab shows it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WorkerView {
+    /// Node id.
+    pub id: String,
+    /// Stable index.
+    pub index: u64,
+    /// Reported state, or `missing`.
+    pub state: String,
+    /// Users running.
+    pub users: u64,
+    /// CPU use, percent of one core.
+    pub cpu_percent: f64,
+    /// Resident memory, bytes, when known.
+    pub memory_bytes: Option<u64>,
+    /// Seconds since its last heartbeat.
+    pub heartbeat_age_s: f64,
+    /// Silent or disconnected.
+    pub missing: bool,
+    /// Finished requests it has reported.
+    pub requests: u64,
+}
+
+/// All workers the master has heard of.
+#[derive(Debug, Default)]
+pub struct Nodes {
+    nodes: BTreeMap<String, WorkerNode>,
+    indexes: HashMap<String, u64>,
+}
+
+impl Nodes {
+    /// Registers (or re-registers) a worker; returns its stable index.
+    pub fn register(&mut self, id: &str) -> u64 {
+        let next = self.indexes.len() as u64;
+        let index = *self.indexes.entry(id.to_string()).or_insert(next);
+        let requests = self.nodes.get(id).map_or(0, |n| n.requests);
+        self.nodes.insert(
+            id.to_string(),
+            WorkerNode {
+                id: id.to_string(),
+                index,
+                state: "ready".into(),
+                users: 0,
+                assigned: 0,
+                cpu_percent: 0.0,
+                memory_bytes: None,
+                in_flight: 0,
+                requests,
+                liveness: HEARTBEAT_LIVENESS,
+                last_heartbeat: Instant::now(),
+                missing: false,
+                inactive: false,
+            },
+        );
+        index
+    }
+
+    /// The worker with this id.
+    pub fn get_mut(&mut self, id: &str) -> Option<&mut WorkerNode> {
+        self.nodes.get_mut(id)
+    }
+
+    /// Every worker, by id.
+    pub fn all(&self) -> impl Iterator<Item = &WorkerNode> {
+        self.nodes.values()
+    }
+
+    /// Workers that may run users, by index.
+    pub fn active_ids(&self) -> Vec<String> {
+        let mut v: Vec<&WorkerNode> = self.nodes.values().filter(|n| n.active()).collect();
+        v.sort_by_key(|n| n.index);
+        v.into_iter().map(|n| n.id.clone()).collect()
+    }
+
+    /// Counts one second of silence; returns the ids that just became missing.
+    pub fn tick(&mut self) -> Vec<String> {
+        let mut gone = Vec::new();
+        // Stopped or departed workers hold no users: their silence changes nothing.
+        for n in self.nodes.values_mut().filter(|n| n.active()) {
+            n.liveness -= 1;
+            if n.liveness < 0 {
+                gone.push(n.id.clone());
+            }
+        }
+        for id in &gone {
+            self.mark_missing(id);
+        }
+        gone
+    }
+
+    /// Marks a worker missing; returns false if it already was, holds no users (stopped or
+    /// quit), or is unknown.
+    pub fn mark_missing(&mut self, id: &str) -> bool {
+        match self.nodes.get_mut(id) {
+            Some(n) if n.active() => {
+                n.missing = true;
+                n.users = 0;
+                n.assigned = 0;
+                n.in_flight = 0;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Users reported over all active workers.
+    pub fn users(&self) -> u64 {
+        self.nodes
+            .values()
+            .filter(|n| !n.missing)
+            .map(|n| n.users)
+            .sum()
+    }
+
+    /// Requests in flight over all reachable workers.
+    pub fn in_flight(&self) -> u64 {
+        self.nodes
+            .values()
+            .filter(|n| !n.missing)
+            .map(|n| n.in_flight)
+            .sum()
+    }
+
+    /// The public view, by index.
+    pub fn views(&self) -> Vec<WorkerView> {
+        let mut v: Vec<WorkerView> = self
+            .nodes
+            .values()
+            .map(|n| WorkerView {
+                id: n.id.clone(),
+                index: n.index,
+                state: if n.missing {
+                    "missing".into()
+                } else {
+                    n.state.clone()
+                },
+                users: n.users,
+                cpu_percent: n.cpu_percent,
+                memory_bytes: n.memory_bytes,
+                heartbeat_age_s: n.last_heartbeat.elapsed().as_secs_f64(),
+                missing: n.missing,
+                requests: n.requests,
+            })
+            .collect();
+        v.sort_by_key(|w| w.index);
+        v
+    }
+}
+
+/// Spreads `total` users evenly over `workers` (in order): the first `total % n` get one more.
+pub fn distribute(total: u64, workers: &[String]) -> Vec<(String, u64)> {
+    let n = workers.len() as u64;
+    if n == 0 {
+        return Vec::new();
+    }
+    workers
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.clone(), total / n + u64::from((i as u64) < total % n)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_are_spread_evenly_in_index_order() {
+        let ids: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        let d = distribute(10, &ids);
+        assert_eq!(d.iter().map(|x| x.1).collect::<Vec<_>>(), vec![4, 3, 3]);
+        assert_eq!(d.iter().map(|x| x.1).sum::<u64>(), 10);
+        assert!(distribute(5, &[]).is_empty());
+        assert_eq!(
+            distribute(2, &ids).iter().map(|x| x.1).collect::<Vec<_>>(),
+            vec![1, 1, 0]
+        );
+    }
+
+    #[test]
+    fn liveness_counts_down_to_missing_and_indices_are_stable() {
+        let mut nodes = Nodes::default();
+        assert_eq!(nodes.register("a"), 0);
+        assert_eq!(nodes.register("b"), 1);
+        for _ in 0..HEARTBEAT_LIVENESS {
+            assert!(nodes.tick().is_empty());
+        }
+        nodes.get_mut("a").unwrap().liveness = HEARTBEAT_LIVENESS;
+        assert_eq!(nodes.tick(), vec!["b".to_string()]);
+        assert_eq!(nodes.active_ids(), vec!["a".to_string()]);
+        assert_eq!(nodes.views()[1].state, "missing");
+        assert!(!nodes.mark_missing("b"), "already missing");
+        assert_eq!(nodes.register("b"), 1, "same index on re-registration");
+        assert_eq!(nodes.active_ids().len(), 2);
+    }
+}

@@ -1,0 +1,159 @@
+//! Orchestration of the distributed roles for the binary: the headless master (live console,
+//! Ctrl-C, the same summary and outputs as a local run) and the worker process.
+
+use super::args::DistArgs;
+use super::master::{self, MasterConfig};
+use super::worker::{self, WorkerConfig};
+use crate::cli::RunArgs;
+use crate::config::Secret;
+use crate::report;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// Runs the role the flags ask for; returns the exit code.
+pub async fn main(dist: DistArgs, args: RunArgs) -> anyhow::Result<u8> {
+    if dist.master {
+        run_master(dist, args).await
+    } else {
+        run_worker(dist, args).await
+    }
+}
+
+async fn run_master(dist: DistArgs, args: RunArgs) -> anyhow::Result<u8> {
+    if !args.headless {
+        anyhow::bail!(
+            "the master runs headless for now (its web UI is not built yet): pass --headless (e.g. gsai-load --master --headless --expect-workers 4 -u 100 -r 10 -t 5m)"
+        );
+    }
+    let plan = args.to_plan()?;
+    let outputs = crate::app::outputs::Outputs::new(args.json.as_deref(), &args.outputs);
+    let csv = crate::app::outputs::prepare(&outputs)?;
+    eprintln!(
+        "gsai-load {} master: {} users (spawn {}/s) over {} worker(s) against {} [{}], model {}",
+        env!("CARGO_PKG_VERSION"),
+        plan.users,
+        plan.spawn_rate,
+        dist.expect_workers,
+        plan.host,
+        plan.api.chat_path(),
+        plan.model,
+    );
+    let cfg = MasterConfig {
+        bind_host: dist.master_bind_host.clone(),
+        bind_port: dist.master_bind_port,
+        plan,
+        expect_workers: dist.expect_workers.max(1),
+        expect_workers_max_wait: (!dist.expect_workers_max_wait.is_zero())
+            .then_some(dist.expect_workers_max_wait),
+    };
+    let mut handle = master::start(cfg).await?;
+    eprintln!(
+        "master listening on {} for workers (gsai-load --worker --master-host HOST --master-port {})",
+        handle.local_addr(),
+        handle.local_addr().port()
+    );
+    if let Some(mut notes) = handle.take_notes() {
+        tokio::spawn(async move {
+            while let Some(n) = notes.recv().await {
+                eprintln!("master: {n}");
+            }
+        });
+    }
+    let printer = (args.print_every > 0.0).then(|| {
+        let every = Duration::from_secs_f64(args.print_every);
+        let mut snaps = handle.subscribe();
+        let workers = handle.workers();
+        tokio::spawn(async move {
+            let mut last = Instant::now();
+            while snaps.changed().await.is_ok() {
+                if last.elapsed() + Duration::from_millis(100) >= every {
+                    last = Instant::now();
+                    let snap = snaps.borrow_and_update().clone();
+                    let w = workers.borrow().clone();
+                    let missing = w.iter().filter(|w| w.missing).count();
+                    eprintln!(
+                        "{}workers: {} ({} missing)",
+                        report::console::live(&snap.kinds, &snap),
+                        w.len(),
+                        missing
+                    );
+                }
+            }
+        })
+    });
+    let stopper = handle.stopper();
+    let stop = tokio::spawn(async move {
+        shutdown_signal().await;
+        eprintln!("\nstopping: workers finish in-flight requests (up to --stop-timeout)...");
+        stopper.stop();
+    });
+    let stopper = handle.stopper();
+    let snaps = handle.subscribe();
+    let wait = async move { handle.wait().await.map_err(anyhow::Error::from) };
+    let (result, extras, csv) =
+        crate::app::outputs::run_observed(snaps, move || stopper.stop(), wait, csv, &outputs)
+            .await?;
+    stop.abort();
+    if let Some(p) = printer {
+        p.abort();
+    }
+    crate::app::outputs::finish(&result, &extras, csv, &outputs)
+}
+
+async fn run_worker(dist: DistArgs, args: RunArgs) -> anyhow::Result<u8> {
+    let token = args
+        .token
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(Secret::new);
+    if token.is_none() {
+        eprintln!("warning: no token (GSA_AUTH_TOKEN or --token) on this worker: requests are sent without an Authorization header (the master never sends its token)");
+    }
+    let own = args.clone();
+    let cfg = WorkerConfig {
+        master_host: dist.master_host.clone(),
+        master_port: dist.master_port,
+        node_id: worker::node_id(),
+        token,
+        shutdown: CancellationToken::new(),
+        local_plan: Box::new(move |host| {
+            let mut a = own.clone();
+            if let Some(h) = host {
+                a.host = Some(h.to_string());
+            }
+            a.to_plan().map_err(|e| e.to_string())
+        }),
+    };
+    eprintln!(
+        "gsai-load {} worker {}: connecting to the master at {}",
+        env!("CARGO_PKG_VERSION"),
+        cfg.node_id,
+        super::transport::join_host_port(&dist.master_host, dist.master_port)
+    );
+    let shutdown = cfg.shutdown.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        eprintln!("\nworker: stopping users, sending the last statistics and leaving");
+        shutdown.cancel();
+    });
+    worker::run(cfg).await?;
+    eprintln!("worker: done");
+    Ok(0)
+}
+
+/// Ctrl-C, or SIGTERM (what `docker stop` and Kubernetes send).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
