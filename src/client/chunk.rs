@@ -29,45 +29,9 @@ impl ChunkInfo<'_> {
 }
 
 #[derive(Deserialize)]
-struct RawChunk<'a> {
-    #[serde(borrow, default)]
-    choices: FirstChoice<'a>,
-    #[serde(default)]
-    usage: Option<RawUsage>,
-    #[serde(borrow, default)]
-    error: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    detail: Option<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
 struct RawUsage {
     #[serde(default)]
     completion_tokens: Option<u64>,
-}
-
-#[derive(Deserialize, Default)]
-struct RawChoice<'a> {
-    #[serde(borrow, default)]
-    delta: Option<RawDelta<'a>>,
-    /// Some servers send whole `message` objects in stream chunks.
-    #[serde(borrow, default)]
-    message: Option<RawDelta<'a>>,
-    /// Legacy completions stream `text`.
-    #[serde(borrow, default)]
-    text: Option<Text<'a>>,
-}
-
-#[derive(Deserialize, Default)]
-struct RawDelta<'a> {
-    #[serde(borrow, default)]
-    content: Option<Text<'a>>,
-    #[serde(borrow, default)]
-    reasoning_content: Option<Text<'a>>,
-    #[serde(borrow, default)]
-    reasoning: Option<Text<'a>>,
-    #[serde(borrow, default)]
-    tool_calls: Option<&'a RawValue>,
 }
 
 /// A string borrowed from the input when it has no escapes (serde's own `Cow` always copies).
@@ -92,28 +56,153 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     }
 }
 
-/// The first element of `choices`; later ones are skipped without allocating a Vec.
-#[derive(Default)]
-struct FirstChoice<'a>(Option<RawChoice<'a>>);
+/// The object keys this parser looks at; every other key is skipped without allocating.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Key {
+    Choices,
+    Usage,
+    Error,
+    Detail,
+    Delta,
+    Message,
+    Text,
+    Content,
+    Reasoning,
+    ToolCalls,
+    Other,
+}
 
-impl<'de: 'a, 'a> Deserialize<'de> for FirstChoice<'a> {
+impl<'de> Deserialize<'de> for Key {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-            type Value = FirstChoice<'a>;
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Key;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an array of choices or null")
+                f.write_str("an object key")
             }
-            fn visit_unit<E>(self) -> Result<Self::Value, E> {
-                Ok(FirstChoice(None))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let first = seq.next_element::<RawChoice<'a>>()?;
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(FirstChoice(first))
+            fn visit_str<E>(self, v: &str) -> Result<Key, E> {
+                Ok(match v {
+                    "choices" => Key::Choices,
+                    "usage" => Key::Usage,
+                    "error" => Key::Error,
+                    "detail" => Key::Detail,
+                    "delta" => Key::Delta,
+                    "message" => Key::Message,
+                    "text" => Key::Text,
+                    "content" => Key::Content,
+                    "reasoning_content" | "reasoning" => Key::Reasoning,
+                    "tool_calls" => Key::ToolCalls,
+                    _ => Key::Other,
+                })
             }
         }
-        d.deserialize_any(V(std::marker::PhantomData))
+        d.deserialize_identifier(V)
+    }
+}
+
+/// Which level of the chunk a seed reads; each writes straight into the [`ChunkInfo`], so no
+/// intermediate structs are built or moved.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Level {
+    /// The event object.
+    Top,
+    /// The `choices` array (only its first element is read).
+    Choices,
+    /// One choice.
+    Choice,
+    /// A choice's `delta` (or `message`).
+    Delta,
+}
+
+struct Seed<'i, 'a> {
+    info: &'i mut ChunkInfo<'a>,
+    level: Level,
+    /// Raw error values, read after the walk (rarely present).
+    error: &'i mut Option<&'a RawValue>,
+}
+
+impl<'de: 'a, 'a> serde::de::DeserializeSeed<'de> for Seed<'_, 'a> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de: 'a, 'a> Visitor<'de> for Seed<'_, 'a> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a chat-completion chunk")
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        // `null` choices, delta or message.
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        if self.level == Level::Choices {
+            seq.next_element_seed(Seed {
+                level: Level::Choice,
+                info: self.info,
+                error: self.error,
+            })?;
+        }
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<(), M::Error> {
+        let Seed { info, level, error } = self;
+        while let Some(key) = map.next_key::<Key>()? {
+            match (level, key) {
+                (Level::Top, Key::Choices) => map.next_value_seed(Seed {
+                    info: &mut *info,
+                    level: Level::Choices,
+                    error: &mut *error,
+                })?,
+                (Level::Top, Key::Usage) => {
+                    if let Some(u) = map.next_value::<Option<RawUsage>>()? {
+                        info.completion_tokens = u.completion_tokens.or(info.completion_tokens);
+                    }
+                }
+                (Level::Top, Key::Error) => {
+                    if let Some(v) = map.next_value::<Option<&'a RawValue>>()? {
+                        *error = Some(v);
+                    }
+                }
+                (Level::Top, Key::Detail) => {
+                    if let Some(v) = map.next_value::<Option<&'a RawValue>>()? {
+                        error.get_or_insert(v);
+                    }
+                }
+                (Level::Choice, Key::Delta | Key::Message) => map.next_value_seed(Seed {
+                    info: &mut *info,
+                    level: Level::Delta,
+                    error: &mut *error,
+                })?,
+                (Level::Choice, Key::Text) | (Level::Delta, Key::Content) => {
+                    if let Some(t) = map.next_value::<Option<Text<'a>>>()? {
+                        info.text[0] = Some(t.0);
+                    }
+                }
+                (Level::Delta, Key::Reasoning) => {
+                    if let Some(t) = map.next_value::<Option<Text<'a>>>()? {
+                        info.text[1] = Some(t.0);
+                    }
+                }
+                (Level::Delta, Key::ToolCalls) => {
+                    if let Some(t) = map.next_value::<Option<&'a RawValue>>()? {
+                        info.tool_call |= !matches!(t.get().trim(), "null" | "[]");
+                    }
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -150,25 +239,19 @@ pub fn truncate(mut s: String, max: usize) -> String {
 
 /// Parses one `data:` payload (not `[DONE]`).
 pub fn parse(data: &[u8]) -> Result<ChunkInfo<'_>, serde_json::Error> {
-    let raw: RawChunk<'_> = serde_json::from_slice(data)?;
-    let mut info = ChunkInfo {
-        completion_tokens: raw.usage.and_then(|u| u.completion_tokens),
-        error: raw
-            .error
-            .and_then(error_message)
-            .or_else(|| raw.detail.and_then(error_message)),
-        ..ChunkInfo::default()
-    };
-    if let Some(choice) = raw.choices.0 {
-        let delta = choice.delta.or(choice.message).unwrap_or_default();
-        info.tool_call = delta
-            .tool_calls
-            .is_some_and(|t| !matches!(t.get().trim(), "null" | "[]"));
-        info.text = [
-            delta.content.or(choice.text).map(|t| t.0),
-            delta.reasoning_content.or(delta.reasoning).map(|t| t.0),
-        ];
-    }
+    let mut info = ChunkInfo::default();
+    let mut error = None;
+    let mut de = serde_json::Deserializer::from_slice(data);
+    serde::de::DeserializeSeed::deserialize(
+        Seed {
+            info: &mut info,
+            level: Level::Top,
+            error: &mut error,
+        },
+        &mut de,
+    )?;
+    de.end()?;
+    info.error = error.and_then(error_message);
     Ok(info)
 }
 
@@ -239,5 +322,52 @@ mod tests {
     fn truncate_respects_char_boundaries() {
         assert_eq!(truncate("héllo".into(), 2), "h…");
         assert_eq!(truncate("abc".into(), 5), "abc");
+    }
+
+    /// The same reading, done the slow way on a `serde_json::Value`.
+    fn reference(data: &[u8]) -> Option<(Option<String>, Option<String>, bool, Option<u64>)> {
+        let v: serde_json::Value = serde_json::from_slice(data).ok()?;
+        let choice = v.get("choices").and_then(|c| c.get(0));
+        let delta = choice.and_then(|c| c.get("delta").filter(|d| !d.is_null()).or_else(|| c.get("message")));
+        let s = |x: Option<&serde_json::Value>| x.and_then(|x| x.as_str()).map(str::to_string);
+        let content = s(delta.and_then(|d| d.get("content"))).or_else(|| s(choice.and_then(|c| c.get("text"))));
+        let reasoning = s(delta.and_then(|d| d.get("reasoning_content").or_else(|| d.get("reasoning"))));
+        let tools = delta
+            .and_then(|d| d.get("tool_calls"))
+            .is_some_and(|t| !t.is_null() && t.as_array().is_none_or(|a| !a.is_empty()));
+        let usage = v.get("usage").and_then(|u| u.get("completion_tokens")).and_then(|n| n.as_u64());
+        Some((content, reasoning, tools, usage))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics_on_any_bytes(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            let _ = parse(&data);
+        }
+
+        #[test]
+        fn agrees_with_a_value_based_reading(
+            content in proptest::option::of("[a-z \\\\\"é]{0,12}"),
+            reasoning in proptest::option::of("[a-z]{0,5}"),
+            tools in proptest::prelude::any::<bool>(),
+            usage in proptest::option::of(0u64..1000),
+            extra_choice in proptest::prelude::any::<bool>(),
+        ) {
+            let mut delta = serde_json::Map::new();
+            if let Some(c) = &content { delta.insert("content".into(), c.clone().into()); }
+            if let Some(r) = &reasoning { delta.insert("reasoning_content".into(), r.clone().into()); }
+            if tools { delta.insert("tool_calls".into(), serde_json::json!([{"index": 0}])); }
+            let mut choices = vec![serde_json::json!({"index": 0, "delta": delta, "finish_reason": null})];
+            if extra_choice { choices.push(serde_json::json!({"index": 1, "delta": {"content": "other"}})); }
+            let mut v = serde_json::json!({"id": "x", "object": "chat.completion.chunk", "choices": choices});
+            if let Some(u) = usage { v["usage"] = serde_json::json!({"prompt_tokens": 1, "completion_tokens": u}); }
+            let bytes = serde_json::to_vec(&v).unwrap();
+            let got = parse(&bytes).unwrap();
+            let want = reference(&bytes).unwrap();
+            proptest::prop_assert_eq!(got.text[0].as_deref().map(str::to_string), want.0);
+            proptest::prop_assert_eq!(got.text[1].as_deref().map(str::to_string), want.1);
+            proptest::prop_assert_eq!(got.tool_call, want.2);
+            proptest::prop_assert_eq!(got.completion_tokens, want.3);
+        }
     }
 }
