@@ -124,9 +124,10 @@ async fn mock_events(base_url: &str) -> u64 {
     let Ok(target) = crate::client::Target::parse(base_url) else {
         return 0;
     };
-    let Ok(mut sender) = target.connect().await else {
+    let Ok((mut sender, driver)) = target.connect().await else {
         return 0;
     };
+    tokio::spawn(driver);
     let req = hyper::Request::get("/mock/counters")
         .header(hyper::header::HOST, target.authority.clone())
         .body(http_body_util::Full::new(bytes::Bytes::new()));

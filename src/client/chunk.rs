@@ -241,7 +241,11 @@ pub fn truncate(mut s: String, max: usize) -> String {
 pub fn parse(data: &[u8]) -> Result<ChunkInfo<'_>, serde_json::Error> {
     let mut info = ChunkInfo::default();
     let mut error = None;
-    let mut de = serde_json::Deserializer::from_slice(data);
+    // Validating UTF-8 once up front (fast for ASCII) spares serde a check per string.
+    let text = std::str::from_utf8(data).map_err(|e| {
+        <serde_json::Error as serde::de::Error>::custom(format!("invalid UTF-8 ({e})"))
+    })?;
+    let mut de = serde_json::Deserializer::from_str(text);
     serde::de::DeserializeSeed::deserialize(
         Seed {
             info: &mut info,
@@ -328,14 +332,23 @@ mod tests {
     fn reference(data: &[u8]) -> Option<(Option<String>, Option<String>, bool, Option<u64>)> {
         let v: serde_json::Value = serde_json::from_slice(data).ok()?;
         let choice = v.get("choices").and_then(|c| c.get(0));
-        let delta = choice.and_then(|c| c.get("delta").filter(|d| !d.is_null()).or_else(|| c.get("message")));
+        let delta = choice.and_then(|c| {
+            c.get("delta")
+                .filter(|d| !d.is_null())
+                .or_else(|| c.get("message"))
+        });
         let s = |x: Option<&serde_json::Value>| x.and_then(|x| x.as_str()).map(str::to_string);
-        let content = s(delta.and_then(|d| d.get("content"))).or_else(|| s(choice.and_then(|c| c.get("text"))));
-        let reasoning = s(delta.and_then(|d| d.get("reasoning_content").or_else(|| d.get("reasoning"))));
+        let content = s(delta.and_then(|d| d.get("content")))
+            .or_else(|| s(choice.and_then(|c| c.get("text"))));
+        let reasoning =
+            s(delta.and_then(|d| d.get("reasoning_content").or_else(|| d.get("reasoning"))));
         let tools = delta
             .and_then(|d| d.get("tool_calls"))
             .is_some_and(|t| !t.is_null() && t.as_array().is_none_or(|a| !a.is_empty()));
-        let usage = v.get("usage").and_then(|u| u.get("completion_tokens")).and_then(|n| n.as_u64());
+        let usage = v
+            .get("usage")
+            .and_then(|u| u.get("completion_tokens"))
+            .and_then(|n| n.as_u64());
         Some((content, reasoning, tools, usage))
     }
 

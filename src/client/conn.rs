@@ -1,6 +1,7 @@
 //! The target server and connections to it: URL parsing, TCP (and TLS for https) setup, and
 //! HTTP/1.1 handshakes. Each simulated user owns one keep-alive connection, as a browser tab
-//! or a Locust user does, so no pool lock sits on the request path.
+//! or a Locust user does, so no pool lock sits on the request path; and the user's own task
+//! drives that connection (no task of its own), so reading a response wakes no other thread.
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -141,9 +142,10 @@ impl Target {
         )
     }
 
-    /// Opens a connection and completes the HTTP/1.1 handshake; the connection is driven by a
-    /// spawned task that ends when the sender is dropped or the peer closes.
-    pub async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, ConnectError> {
+    /// Opens a connection and completes the HTTP/1.1 handshake. The returned driver must be
+    /// polled (spawned, or polled alongside each request) for the connection to make progress;
+    /// it ends when the sender is dropped or the peer closes.
+    pub async fn connect(&self) -> Result<(SendRequest<Full<Bytes>>, ConnDriver), ConnectError> {
         let tcp = TcpStream::connect((self.host.as_str(), self.port))
             .await
             .map_err(|source| ConnectError::Tcp {
@@ -174,16 +176,21 @@ impl Target {
     }
 }
 
-async fn handshake<S>(io: S) -> Result<SendRequest<Full<Bytes>>, ConnectError>
+/// The future that drives one HTTP/1.1 connection (I/O of both directions).
+pub type ConnDriver = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+async fn handshake<S>(io: S) -> Result<(SendRequest<Full<Bytes>>, ConnDriver), ConnectError>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
-    tokio::spawn(async move {
-        // Errors surface on the request side; the task just drives the connection.
-        let _ = conn.await;
-    });
-    Ok(sender)
+    // Errors surface on the request side; the driver just moves the bytes.
+    Ok((
+        sender,
+        Box::pin(async move {
+            let _ = conn.await;
+        }),
+    ))
 }
 
 fn tls_connector() -> tokio_rustls::TlsConnector {

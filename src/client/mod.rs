@@ -6,7 +6,7 @@ pub mod chunk;
 mod conn;
 mod tokens;
 
-pub use conn::{ConnectError, Target, TargetError};
+pub use conn::{ConnDriver, ConnectError, Target, TargetError};
 pub use tokens::Tokenizer;
 
 use crate::metrics::{Outcome, RequestRecord, TokenSource};
@@ -130,7 +130,8 @@ pub struct ClientShared {
 /// One user's connection and reusable buffers.
 pub struct UserClient {
     shared: Arc<ClientShared>,
-    sender: Option<SendRequest<Full<Bytes>>>,
+    /// The keep-alive connection and its driver, polled only while this user has a request out.
+    conn: Option<(SendRequest<Full<Bytes>>, ConnDriver)>,
     parser: SseParser,
     /// Inter-token gaps of the last request, µs.
     pub itl_us: Vec<u32>,
@@ -199,7 +200,7 @@ impl UserClient {
     pub fn new(shared: Arc<ClientShared>) -> Self {
         Self {
             shared,
-            sender: None,
+            conn: None,
             parser: SseParser::new(),
             itl_us: Vec::new(),
             text: String::new(),
@@ -212,64 +213,95 @@ impl UserClient {
     }
 
     /// Sends one request of kind `kind` and reads its whole response.
+    /// Sends one request of kind `kind` and reads its whole response.
     pub async fn execute(&mut self, kind: usize, spec: &RequestSpec, body: Bytes) -> RequestRecord {
         self.itl_us.clear();
         self.text.clear();
         self.parser.reset();
-        let t = self.shared.timeouts;
         let mut connect = None;
-        let mut sender = match self.sender.take() {
-            Some(s) if !s.is_closed() => s,
-            _ => {
-                let began = Instant::now();
-                match tokio::time::timeout(t.connect, self.shared.target.connect()).await {
-                    Ok(Ok(s)) => {
-                        connect = Some(began.elapsed());
-                        s
-                    }
-                    Ok(Err(e)) => return fail_now(kind, began, format!("Request failed: {e}")),
-                    Err(_) => {
-                        return fail_now(
-                            kind,
-                            began,
-                            format!(
-                                "Request failed: connect timed out after {}",
-                                fmt_d(t.connect)
-                            ),
-                        )
-                    }
+        let (mut sender, mut driver) = match self.conn.take() {
+            Some(c) if !c.0.is_closed() => c,
+            _ => match Self::open(&self.shared, kind).await {
+                Ok((c, took)) => {
+                    connect = Some(took);
+                    c
                 }
-            }
+                Err(rec) => return rec,
+            },
         };
-        if sender.ready().await.is_err() {
+        let mut alive = true;
+        if drive(&mut driver, &mut alive, sender.ready())
+            .await
+            .is_err()
+        {
             // The server closed the idle keep-alive connection: open a fresh one.
-            let began = Instant::now();
-            sender = match tokio::time::timeout(t.connect, self.shared.target.connect()).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => return fail_now(kind, began, format!("Request failed: {e}")),
-                Err(_) => {
-                    return fail_now(
-                        kind,
-                        began,
-                        format!(
-                            "Request failed: connect timed out after {}",
-                            fmt_d(t.connect)
-                        ),
-                    )
+            (sender, driver) = match Self::open(&self.shared, kind).await {
+                Ok((c, took)) => {
+                    connect = Some(took);
+                    c
                 }
+                Err(rec) => return rec,
             };
-            connect = Some(began.elapsed());
+            alive = true;
+            if drive(&mut driver, &mut alive, sender.ready())
+                .await
+                .is_err()
+            {
+                return fail_now(
+                    kind,
+                    Instant::now(),
+                    "Request failed: the new connection closed at once".into(),
+                );
+            }
         }
+        let (rec, reusable) = drive(
+            &mut driver,
+            &mut alive,
+            self.exchange(kind, spec, body, &mut sender, connect),
+        )
+        .await;
+        if reusable && alive {
+            self.conn = Some((sender, driver));
+        }
+        rec
+    }
+
+    /// Opens a connection within the connect time limit; a failure is a finished record.
+    async fn open(
+        shared: &ClientShared,
+        kind: usize,
+    ) -> Result<((SendRequest<Full<Bytes>>, ConnDriver), Duration), RequestRecord> {
+        let limit = shared.timeouts.connect;
+        let began = Instant::now();
+        match tokio::time::timeout(limit, shared.target.connect()).await {
+            Ok(Ok(c)) => Ok((c, began.elapsed())),
+            Ok(Err(e)) => Err(fail_now(kind, began, format!("Request failed: {e}"))),
+            Err(_) => Err(fail_now(
+                kind,
+                began,
+                format!("Request failed: connect timed out after {}", fmt_d(limit)),
+            )),
+        }
+    }
+
+    /// Writes the request and reads the response; returns the record and whether the
+    /// connection may carry another request.
+    async fn exchange(
+        &mut self,
+        kind: usize,
+        spec: &RequestSpec,
+        body: Bytes,
+        sender: &mut SendRequest<Full<Bytes>>,
+        connect: Option<Duration>,
+    ) -> (RequestRecord, bool) {
+        let t = self.shared.timeouts;
         let mut req = Request::new(Full::new(body));
         *req.method_mut() = spec.method.clone();
         *req.uri_mut() = match spec.path.parse() {
             Ok(u) => u,
             Err(_) => {
-                return fail_now(
-                    kind,
-                    Instant::now(),
-                    format!("Request failed: invalid path '{}'", spec.path),
-                )
+                let msg = format!("Request failed: invalid path '{}'", spec.path);
+                return (fail_now(kind, Instant::now(), msg), true);
             }
         };
         *req.headers_mut() = spec.headers.clone();
@@ -282,7 +314,10 @@ impl UserClient {
         let resp = match timeout_at(headers_deadline.into(), sender.send_request(req)).await {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => {
-                return self.finish_fail(rec, format!("Request failed: {}", error_chain(&e)))
+                return (
+                    self.finish_fail(rec, format!("Request failed: {}", error_chain(&e))),
+                    false,
+                )
             }
             Err(_) => {
                 let which = if headers_deadline == total_deadline {
@@ -295,13 +330,11 @@ impl UserClient {
                 } else {
                     t.first_byte
                 };
-                return self.finish_fail(
-                    rec,
-                    format!(
-                        "Request failed: timed out waiting for response headers ({which} limit {})",
-                        fmt_d(limit)
-                    ),
+                let msg = format!(
+                    "Request failed: timed out waiting for response headers ({which} limit {})",
+                    fmt_d(limit)
                 );
+                return (self.finish_fail(rec, msg), false);
             }
         };
         let now = Instant::now();
@@ -319,12 +352,11 @@ impl UserClient {
             let excerpt =
                 read_excerpt(&mut body, now + t.idle.min(Duration::from_secs(5)), 2048).await;
             rec.content_bytes = excerpt.len() as u64;
-            self.sender = Some(sender).filter(|s| !s.is_closed());
             let msg = status_message(status.as_u16(), &excerpt, spec);
             let msg = self.redact(msg);
             rec.end = Instant::now();
             rec.outcome = Outcome::Failure(msg);
-            return rec;
+            return (rec, !sender.is_closed());
         }
 
         let mut stream = Stream {
@@ -342,30 +374,38 @@ impl UserClient {
         };
         let mut reusable = true;
         let mut transport_failure = None;
+        // One timer for the whole body, moved only when it fires early: re-arming it on every
+        // read would cost a timer-wheel update per SSE chunk.
+        let timer = tokio::time::sleep_until((stream.now + t.idle).min(total_deadline).into());
+        tokio::pin!(timer);
         loop {
-            let idle_deadline = (stream.now + t.idle).min(total_deadline);
-            let frame = match timeout_at(idle_deadline.into(), body.frame()).await {
-                Ok(Some(Ok(f))) => f,
-                Ok(None) => break,
-                Ok(Some(Err(e))) => {
+            let frame = tokio::select! {
+                biased;
+                f = body.frame() => f,
+                () = &mut timer => {
+                    let idle_deadline = (stream.now + t.idle).min(total_deadline);
+                    if Instant::now() < idle_deadline {
+                        timer.as_mut().reset(idle_deadline.into());
+                        continue;
+                    }
+                    reusable = false;
+                    transport_failure = Some(if idle_deadline == total_deadline {
+                        format!("Request failed: total time limit {} exceeded", fmt_d(t.total))
+                    } else {
+                        format!("Request failed: no data for {} (idle limit)", fmt_d(t.idle))
+                    });
+                    break;
+                }
+            };
+            let frame = match frame {
+                Some(Ok(f)) => f,
+                None => break,
+                Some(Err(e)) => {
                     reusable = false;
                     transport_failure = Some(format!(
                         "Request failed: connection closed mid-stream ({})",
                         error_chain(&e)
                     ));
-                    break;
-                }
-                Err(_) => {
-                    reusable = false;
-                    let msg = if idle_deadline == total_deadline {
-                        format!(
-                            "Request failed: total time limit {} exceeded",
-                            fmt_d(t.total)
-                        )
-                    } else {
-                        format!("Request failed: no data for {} (idle limit)", fmt_d(t.idle))
-                    };
-                    transport_failure = Some(msg);
                     break;
                 }
             };
@@ -395,9 +435,6 @@ impl UserClient {
         let usage_tokens = stream.usage_tokens;
         let done = stream.done_at.is_some();
         let stream_failure = stream.failure.take();
-        if reusable {
-            self.sender = Some(sender);
-        }
         let failure = if let Some(f) = stream_failure.or(transport_failure) {
             Some(f)
         } else if !spec.streaming {
@@ -417,7 +454,7 @@ impl UserClient {
         };
         if let Some(msg) = failure {
             rec.outcome = Outcome::Failure(self.redact(msg));
-            return rec;
+            return (rec, reusable);
         }
         if spec.streaming {
             rec.output_tokens = Some(match usage_tokens {
@@ -428,9 +465,8 @@ impl UserClient {
                 },
             });
         }
-        rec
+        (rec, reusable)
     }
-
     fn finish_fail(&mut self, mut rec: RequestRecord, msg: String) -> RequestRecord {
         rec.end = Instant::now();
         rec.outcome = Outcome::Failure(self.redact(msg));
@@ -511,6 +547,24 @@ fn status_message(code: u16, body: &[u8], spec: &RequestSpec) -> String {
         msg.push_str(" — Open WebUI takes a bare uuid chat_id for a saved chat that does not exist; use --chat-id local");
     }
     msg
+}
+
+/// Awaits `fut` while also driving the connection, so the request makes progress on this task
+/// alone. If the connection ends first, `alive` turns false and `fut` is awaited on its own
+/// (it then fails promptly, its channel to the connection being closed).
+async fn drive<F: std::future::Future>(
+    driver: &mut ConnDriver,
+    alive: &mut bool,
+    fut: F,
+) -> F::Output {
+    tokio::pin!(fut);
+    loop {
+        tokio::select! {
+            biased;
+            out = &mut fut => return out,
+            () = driver.as_mut(), if *alive => *alive = false,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -39,7 +39,7 @@ struct Population {
 }
 
 impl Population {
-    fn adjust(&mut self, ctx: &Arc<UserCtx>, cancel: &CancellationToken, immediate: bool) {
+    fn adjust(&mut self, ctx: &Arc<UserCtx>, immediate: bool) {
         let now = Instant::now();
         self.debt += now.duration_since(self.last).as_secs_f64() * self.rate;
         self.last = now;
@@ -61,8 +61,7 @@ impl Population {
             for _ in 0..due.min(self.target - have) {
                 let stop = CancellationToken::new();
                 self.stops.push(stop.clone());
-                self.users
-                    .spawn(user_loop(self.next_id, ctx.clone(), stop, cancel.clone()));
+                self.users.spawn(user_loop(self.next_id, ctx.clone(), stop));
                 self.next_id += 1;
             }
         } else {
@@ -123,7 +122,7 @@ async fn scheduler(
                         ctx.recorder.record_dropped(n as usize, kind, next);
                     } else if ctx.take_ticket() {
                         ctx.active.fetch_add(1, Ordering::Relaxed);
-                        tasks.spawn(arrival(n, ctx.clone(), next, cancel.clone()));
+                        tasks.spawn(arrival(n, ctx.clone(), next));
                     } else {
                         break 'schedule;
                     }
@@ -142,7 +141,18 @@ async fn scheduler(
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
         }
     }
-    while tasks.join_next().await.is_some() {}
+    // Let in-flight arrivals finish; after --stop-timeout the run cancels them (abort: each
+    // records itself as cancelled as it is dropped).
+    let mut aborted = false;
+    loop {
+        tokio::select! {
+            joined = tasks.join_next() => if joined.is_none() { break },
+            _ = cancel.cancelled(), if !aborted => {
+                tasks.abort_all();
+                aborted = true;
+            }
+        }
+    }
 }
 
 /// The open-loop rate over time: fixed, or ramped through stages.
@@ -291,7 +301,7 @@ pub(super) async fn run(
                         pop.target = t.round() as u64;
                     }
                 }
-                pop.adjust(&ctx, &cancel, stages_active);
+                pop.adjust(&ctx, stages_active);
             }
             _ = tick.tick() => {
                 let target = if open_loop.is_some() { plan.max_concurrency.unwrap_or(0) } else { pop.target };
@@ -330,7 +340,10 @@ pub(super) async fn run(
             _ = async { if let Some(h) = open_loop.as_mut() { let _ = h.await; } }, if !open_done => {
                 open_loop = None;
             }
-            _ = &mut grace, if !cancel.is_cancelled() => cancel.cancel(),
+            _ = &mut grace, if !cancel.is_cancelled() => {
+                cancel.cancel();
+                pop.users.abort_all();
+            }
             _ = tick.tick() => {
                 publisher.collect(&ctx, RunState::Stopping, target);
             }

@@ -57,7 +57,52 @@ pub(crate) struct Conversation {
     turns: u32,
 }
 
-/// Picks a kind and prompt, sends one request, records it. Returns false if it was cancelled.
+/// Ends one request that never finished: when the engine aborts a task after
+/// `--stop-timeout`, dropping this guard records the request as cancelled, so every request
+/// started ends in exactly one count without a cancellation future per request.
+struct InFlight<'a> {
+    ctx: &'a UserCtx,
+    kind: usize,
+    hint: usize,
+    began: Instant,
+    intended: Option<Instant>,
+    armed: bool,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let mut rec =
+            RequestRecord::bare(self.kind, self.began, Instant::now(), Outcome::Cancelled);
+        rec.intended = self.intended;
+        self.ctx.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.ctx.finish(self.hint, &rec, &[]);
+    }
+}
+
+/// Decrements a gauge when dropped, even when the task is aborted.
+struct Gauge<'a>(&'a AtomicU64);
+
+impl Drop for Gauge<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl UserCtx {
+    /// Records an ended request and notices the last one `--max-requests` allows.
+    fn finish(&self, hint: usize, rec: &RequestRecord, itl_us: &[u32]) {
+        self.recorder.record(hint, rec, itl_us);
+        let ended = self.ended.fetch_add(1, Ordering::Relaxed) + 1;
+        if self.max_requests == Some(ended) {
+            self.limit_reached.cancel();
+        }
+    }
+}
+
+/// Picks a kind and prompt, sends one request, records it.
 pub(crate) async fn one_request(
     ctx: &UserCtx,
     client: &mut UserClient,
@@ -65,8 +110,7 @@ pub(crate) async fn one_request(
     conv: &mut Option<Conversation>,
     hint: usize,
     intended: Option<Instant>,
-    cancel: &CancellationToken,
-) -> bool {
+) {
     let kind = match conv {
         Some(c) => c.kind,
         None => ctx.workload.pick_kind(rng),
@@ -92,19 +136,19 @@ pub(crate) async fn one_request(
         }
     };
     ctx.in_flight.fetch_add(1, Ordering::Relaxed);
-    let began = Instant::now();
-    let mut rec = tokio::select! {
-        biased;
-        _ = cancel.cancelled() => RequestRecord::bare(kind, began, Instant::now(), Outcome::Cancelled),
-        rec = client.execute(kind, &ctx.specs[kind], body) => rec,
+    let mut guard = InFlight {
+        ctx,
+        kind,
+        hint,
+        began: Instant::now(),
+        intended,
+        armed: true,
     };
+    let mut rec = client.execute(kind, &ctx.specs[kind], body).await;
+    guard.armed = false;
     rec.intended = intended;
     ctx.in_flight.fetch_sub(1, Ordering::Relaxed);
-    ctx.recorder.record(hint, &rec, &client.itl_us);
-    let ended = ctx.ended.fetch_add(1, Ordering::Relaxed) + 1;
-    if ctx.max_requests == Some(ended) {
-        ctx.limit_reached.cancel();
-    }
+    ctx.finish(hint, &rec, &client.itl_us);
     if let Some(c) = conv.as_mut() {
         if rec.outcome == Outcome::Success {
             c.messages
@@ -116,27 +160,20 @@ pub(crate) async fn one_request(
             *conv = None;
         }
     }
-    rec.outcome != Outcome::Cancelled
 }
 
-/// A closed-loop user: request, wait, repeat, until `stop` (finish the current request
-/// first) or `cancel` (abort it).
-pub(crate) async fn user_loop(
-    id: usize,
-    ctx: Arc<UserCtx>,
-    stop: CancellationToken,
-    cancel: CancellationToken,
-) {
+/// A closed-loop user: request, wait, repeat, until `stop` (it finishes the current request
+/// first). The engine aborts the task to cut a request off.
+pub(crate) async fn user_loop(id: usize, ctx: Arc<UserCtx>, stop: CancellationToken) {
     ctx.active.fetch_add(1, Ordering::Relaxed);
+    let _active = Gauge(&ctx.active);
     let mut client = UserClient::new(ctx.client.clone());
     let mut rng =
         SmallRng::seed_from_u64(ctx.seed ^ (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let mut conv = None;
     while !stop.is_cancelled() && ctx.take_ticket() {
         let task_start = Instant::now();
-        if !one_request(&ctx, &mut client, &mut rng, &mut conv, id, None, &cancel).await {
-            break;
-        }
+        one_request(&ctx, &mut client, &mut rng, &mut conv, id, None).await;
         let wait = ctx.wait.next(&mut rng, task_start.elapsed());
         if !wait.is_zero() {
             tokio::select! {
@@ -145,35 +182,27 @@ pub(crate) async fn user_loop(
             }
         }
     }
-    ctx.active.fetch_sub(1, Ordering::Relaxed);
 }
 
 /// One open-loop arrival: runs a request scheduled for `intended` on a pooled connection.
-/// The caller has already reserved its slot in `ctx.active`; it is released here.
-pub(crate) async fn arrival(
-    n: u64,
-    ctx: Arc<UserCtx>,
-    intended: Instant,
-    cancel: CancellationToken,
-) {
+/// The caller has already reserved its slot in `ctx.active`; it is released here, even when
+/// the engine aborts the task.
+pub(crate) async fn arrival(n: u64, ctx: Arc<UserCtx>, intended: Instant) {
+    let _slot = Gauge(&ctx.active);
     let pooled = ctx.pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
     let mut client = pooled.unwrap_or_else(|| UserClient::new(ctx.client.clone()));
     let mut rng = SmallRng::seed_from_u64(ctx.seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    let completed = one_request(
+    one_request(
         &ctx,
         &mut client,
         &mut rng,
         &mut None,
         n as usize,
         Some(intended),
-        &cancel,
     )
     .await;
-    if completed {
-        ctx.pool
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(client);
-    }
-    ctx.active.fetch_sub(1, Ordering::Relaxed);
+    ctx.pool
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(client);
 }
