@@ -328,8 +328,11 @@ mod tests {
         assert_eq!(truncate("abc".into(), 5), "abc");
     }
 
+    /// Content, reasoning, tool call, completion tokens.
+    type Reading = (Option<String>, Option<String>, bool, Option<u64>);
+
     /// The same reading, done the slow way on a `serde_json::Value`.
-    fn reference(data: &[u8]) -> Option<(Option<String>, Option<String>, bool, Option<u64>)> {
+    fn reference(data: &[u8]) -> Option<Reading> {
         let v: serde_json::Value = serde_json::from_slice(data).ok()?;
         let choice = v.get("choices").and_then(|c| c.get(0));
         let delta = choice.and_then(|c| {
