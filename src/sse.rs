@@ -156,7 +156,7 @@ impl SseParser {
             }
         }
         while !bytes.is_empty() {
-            let Some(pos) = bytes.iter().position(|&b| b == b'\n' || b == b'\r') else {
+            let Some(pos) = memchr::memchr2(b'\n', b'\r', bytes) else {
                 if self.line.len() + bytes.len() > self.max_event_bytes {
                     return Err(self.fail());
                 }
