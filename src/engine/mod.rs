@@ -185,7 +185,7 @@ impl RunHandle {
 
 /// Number of recorder shards: enough that users on different threads rarely share one.
 fn shard_count() -> usize {
-    std::thread::available_parallelism().map_or(4, |n| n.get() * 8)
+    std::thread::available_parallelism().map_or(4, |n| n.get() * 2)
 }
 
 /// Prompts of a plan: a dataset file, synthetic prompts, or the single `--prompt`.

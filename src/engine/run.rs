@@ -92,6 +92,7 @@ async fn scheduler(
     mut rate: watch::Receiver<RateShape>,
     stop: CancellationToken,
     cancel: CancellationToken,
+    main: tokio::runtime::Handle,
 ) {
     let OpenLoop {
         arrival: arrival_kind,
@@ -122,7 +123,7 @@ async fn scheduler(
                         ctx.recorder.record_dropped(n as usize, kind, next);
                     } else if ctx.take_ticket() {
                         ctx.active.fetch_add(1, Ordering::Relaxed);
-                        tasks.spawn(arrival(n, ctx.clone(), next));
+                        tasks.spawn_on(arrival(n, ctx.clone(), next), &main);
                     } else {
                         break 'schedule;
                     }
@@ -153,6 +154,40 @@ async fn scheduler(
             }
         }
     }
+}
+
+/// Runs the scheduler on a thread of its own (a current-thread runtime), so that arrivals
+/// are launched on time even while the workers are busy with responses and the once-a-second
+/// collection; the requests themselves run on the main runtime. Resolves when it has ended.
+fn spawn_scheduler(
+    ctx: Arc<UserCtx>,
+    shape: OpenLoop,
+    rate: watch::Receiver<RateShape>,
+    stop: CancellationToken,
+    cancel: CancellationToken,
+) -> tokio::sync::oneshot::Receiver<()> {
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let main = tokio::runtime::Handle::current();
+    let job = move || {
+        let fut = scheduler(ctx, shape, rate, stop, cancel, main.clone());
+        match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt.block_on(fut),
+            // No runtime of its own: share the main one (less punctual, still correct).
+            Err(_) => main.block_on(fut),
+        }
+        let _ = done_tx.send(());
+    };
+    if let Err(e) = std::thread::Builder::new()
+        .name("gsai-scheduler".into())
+        .spawn(job)
+    {
+        // Without a thread the open loop cannot run; say so and end at once.
+        eprintln!("error: cannot start the open-loop scheduler thread: {e}");
+    }
+    done_rx
 }
 
 /// The open-loop rate over time: fixed, or ramped through stages.
@@ -253,13 +288,7 @@ pub(super) async fn run(
                 .min()
                 .map(|d| started + d),
         };
-        tokio::spawn(scheduler(
-            ctx.clone(),
-            shape,
-            rate_rx,
-            stop.clone(),
-            cancel.clone(),
-        ))
+        spawn_scheduler(ctx.clone(), shape, rate_rx, stop.clone(), cancel.clone())
     });
     let mut tick = tokio::time::interval_at(
         (started + Duration::from_secs(1)).into(),
@@ -331,13 +360,14 @@ pub(super) async fn run(
     tokio::pin!(grace);
     let mut open_loop = open_loop;
     loop {
-        let open_done = open_loop.as_ref().is_none_or(|h| h.is_finished());
+        let open_done = open_loop.is_none();
         if pop.users.is_empty() && open_done {
             break;
         }
         tokio::select! {
             Some(_) = pop.users.join_next(), if !pop.users.is_empty() => {}
             _ = async { if let Some(h) = open_loop.as_mut() { let _ = h.await; } }, if !open_done => {
+                // The scheduler is done once every arrival it launched has ended.
                 open_loop = None;
             }
             _ = &mut grace, if !cancel.is_cancelled() => {

@@ -17,6 +17,8 @@ pub struct ShardedRecorder {
     anchor_unix_us: u64,
     slo: Option<SloCheck>,
     warmup_until: Option<Instant>,
+    /// Cleared sets swapped into the shards by `drain`, so a shard is locked only for a swap.
+    spares: Mutex<Vec<StatsSet>>,
 }
 
 impl std::fmt::Debug for ShardedRecorder {
@@ -43,6 +45,7 @@ impl ShardedRecorder {
             anchor_unix_us,
             slo,
             warmup_until: None,
+            spares: Mutex::new(Vec::new()),
         }
     }
 
@@ -103,16 +106,28 @@ impl ShardedRecorder {
         self.shard(hint).record(rec, itl_us, start, end, good);
     }
 
-    /// Moves everything recorded since the last drain into one delta.
+    /// Moves everything recorded since the last drain into one delta. Each shard is locked
+    /// only to swap its set with a cleared spare; merging happens outside the lock, so
+    /// recording never waits for it.
     pub fn drain(&self) -> StatsSet {
         let mut delta = StatsSet::new(self.kinds);
+        let mut spares =
+            std::mem::take(&mut *self.spares.lock().unwrap_or_else(|p| p.into_inner()));
         for shard in &self.shards {
-            let mut set = shard.lock().unwrap_or_else(|p| p.into_inner());
-            if !set.is_empty() {
-                delta.merge(&set);
-                set.clear();
+            let mut taken = spares.pop().unwrap_or_else(|| StatsSet::new(self.kinds));
+            {
+                let mut set = shard.lock().unwrap_or_else(|p| p.into_inner());
+                if set.is_empty() {
+                    spares.push(taken);
+                    continue;
+                }
+                std::mem::swap(&mut *set, &mut taken);
             }
+            delta.merge(&taken);
+            taken.clear();
+            spares.push(taken);
         }
+        *self.spares.lock().unwrap_or_else(|p| p.into_inner()) = spares;
         delta
     }
 }

@@ -206,6 +206,40 @@ impl NameStats {
         ]
     }
 
+    /// Forgets every sample, keeping allocated buckets.
+    pub fn clear(&mut self) {
+        for m in self.metrics_mut() {
+            m.clear();
+        }
+        let NameStats {
+            requests,
+            failures,
+            cancelled,
+            dropped,
+            warmup,
+            good,
+            content_bytes,
+            token_sources,
+            first_start_unix_us,
+            last_end_unix_us,
+            ..
+        } = self;
+        for n in [
+            requests,
+            failures,
+            cancelled,
+            dropped,
+            warmup,
+            good,
+            content_bytes,
+            first_start_unix_us,
+            last_end_unix_us,
+        ] {
+            *n = 0;
+        }
+        *token_sources = [0; 3];
+    }
+
     /// Successful requests.
     pub fn successes(&self) -> u64 {
         self.requests - self.failures
@@ -336,10 +370,13 @@ impl StatsSet {
         self.rows.iter().all(NameStats::is_empty) && self.failures.is_empty()
     }
 
-    /// Forgets everything, keeping the number of rows.
+    /// Forgets everything, keeping the number of rows and the histograms' allocated buckets
+    /// (re-growing them every second would cost page faults on the recording path).
     pub fn clear(&mut self) {
-        let n = self.rows.len();
-        *self = Self::new(n);
+        for row in &mut self.rows {
+            row.clear();
+        }
+        self.failures.clear();
     }
 
     /// All rows merged: Locust's "Aggregated" row.
