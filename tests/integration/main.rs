@@ -8,6 +8,7 @@ mod dist;
 mod engine;
 mod load;
 mod reports;
+mod tls;
 mod web;
 mod web_cli;
 mod web_e2e;
