@@ -135,7 +135,10 @@ mod tests {
             ca_cert: Some("/nonexistent/ca.pem".into()),
             insecure: false,
         };
-        let e = connector(&missing).err().expect("a missing file is an error").to_string();
+        let e = connector(&missing)
+            .err()
+            .expect("a missing file is an error")
+            .to_string();
         assert!(e.contains("--ca-cert /nonexistent/ca.pem"), "{e}");
         let mut f = tempfile::NamedTempFile::new().unwrap();
         f.write_all(b"not a certificate").unwrap();

@@ -7,6 +7,7 @@ mod binary;
 mod dist;
 mod engine;
 mod load;
+mod packaging;
 mod reports;
 mod tls;
 mod web;
