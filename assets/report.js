@@ -134,7 +134,7 @@
     card("Users", num(plan.users, 0), "", "spawn " + plan.spawn_rate + "/s");
   }
   if (s.warmup_excluded > 0) {
-    card("Warm-up", num(s.warmup_excluded, 0), "excluded", "requests started in the first " + plan.warmup + ": in no figure");
+    card("Warm-up", num(s.warmup_excluded, 0), "excluded", "requests started in the first " + plan.warmup + ", left out of every figure");
   }
 
   /* ---------- thresholds ---------- */
@@ -319,7 +319,9 @@
     }
     if (key === "slo") return data.slo || "–";
     if (key === "stages" && v.length) {
-      return v.map(function (st) { return "to " + st.target + " " + stageUnit + " over " + st.duration; }).join(", then ") +
+      return v.map(function (st) {
+        return "to " + st.target + " " + (st.target === 1 && stageUnit === "users" ? "user" : stageUnit) + " over " + st.duration;
+      }).join(", then ") +
         " (linear ramps from " + (stageUnit === "users" ? "0" : plan.rate) + ")";
     }
     if (key === "warmup" && v) {

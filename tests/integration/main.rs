@@ -1,5 +1,6 @@
 //! Integration tests: the engine, the binary and the web UI against the built-in mock on 127.0.0.1:0.
 
+mod chromium;
 mod harness;
 mod http;
 
@@ -7,6 +8,7 @@ mod binary;
 mod dist;
 mod engine;
 mod load;
+mod report_stages;
 mod reports;
 mod web;
 mod web_cli;
