@@ -507,9 +507,9 @@
   /* ---------- markers and bands ---------- */
 
   /* The markers and bands inside the x axis (bands clipped to it), with label positions: each
-     label right of its line or band start (left of it near the right edge), in the first row,
-     counting up from the plot, where it overlaps no other label and no line from a higher row;
-     a label that fits no row is left out (the hover box still names it). */
+     label right of its line or band start (near the right edge: left of the line, or moved left),
+     in the first row, counting up from the plot, where it overlaps no other label and no line
+     from a higher row; a label that fits no row is left out (the hover box still names it). */
   function layoutPhases(chart, svg, xs, sx, pw) {
     var lo = Math.min(xs.min, xs.max), hi = Math.max(xs.min, xs.max);
     var items = [];
@@ -532,8 +532,9 @@
       var a = it.px + LABEL_GAP;
       it.anchor = "start";
       if (a + w > pw + MARGIN.right) {
-        a = it.px - LABEL_GAP - w;
-        it.anchor = "end";
+        // Near the right edge a marker's label goes left of its line; a band's moves left just enough.
+        a = it.band ? pw + MARGIN.right - w : it.px - LABEL_GAP - w;
+        it.anchor = it.band ? "start" : "end";
       }
       if (a < -MARGIN.left) return;
       var b = a + w;
