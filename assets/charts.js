@@ -18,14 +18,27 @@
  *         height:  260,                            pixels (default 260)
  *         yMin:    0,                              lower bound of the y axis (default 0; null = from data)
  *         yMax:    null,                           upper bound (default: from data)
+ *         xMin:    null,                           the x axis reaches at least this far left (time and
+ *         xMax:    null,                           number charts; default null: from the data alone)
  *         maxPoints: 0,                            GsaiCharts.append keeps at most this many points (0 = all)
  *         series:  [{ name: "p95", color: "#d62728", points: [[x, y], ...], dash: false }, ...]
+ *         markers: [{ x: 1700000030, label: "→ 50 users", color: "#666" }, ...]
+ *                  vertical dashed lines (e.g. where a load stage starts); colour optional
+ *         bands:   [{ from: 1700000000, to: 1700000030, label: "warm-up (excluded)", color: "#e6a23c" }, ...]
+ *                  shaded spans (e.g. a warm-up period); colour optional
  *       }
  *       A y of null (or NaN) leaves a gap in the line. Colours default to GsaiCharts.colors in order.
+ *       Markers and bands are drawn behind the series, in x units (Unix seconds on time charts). They
+ *       never widen the axis (a live chart shows a marker once its data reaches it; set xMin/xMax
+ *       to show more) and are clipped to it. Their labels sit in rows above the plot, clear of the
+ *       data and of the legend; a label that fits no row is left out, and the hover box names the
+ *       bands and the latest marker at the pointer in any case.
  *   GsaiCharts.update(chart, series)      replaces the series (same shape as options.series) and redraws;
  *                                         series hidden from the legend stay hidden (matched by name).
  *   GsaiCharts.append(chart, x, values)   adds one point to each series named in values ({name: y}),
  *                                         creating a series on first sight; for live updates each second.
+ *   GsaiCharts.setOptions(chart, options) changes the options given (any above but series, e.g.
+ *                                         { markers: [...], bands: [...], xMin: t0 }) and redraws.
  *   GsaiCharts.resize(chart)              redraws at the container's current width.
  *   GsaiCharts.destroy(chart)             removes the chart from its container.
  *   GsaiCharts.format(value, unit)        number formatting used by axes and the hover box ("1,234 ms").
@@ -39,6 +52,8 @@
  *     series: [{ name: "requests/s", points: [[1700000000, 12.5], [1700000001, 13.1]] },
  *              { name: "failures/s", color: "#d62728", points: [[1700000000, 0], [1700000001, 0.2]] }] });
  *   GsaiCharts.append(c, 1700000002, { "requests/s": 12.9, "failures/s": 0 });
+ *   GsaiCharts.setOptions(c, { xMin: 1700000000, bands: [{ from: 1700000000, to: 1700000001, label: "warm-up" }],
+ *     markers: [{ x: 1700000000, label: "→ 10 users" }] });
  */
 (function (global) {
   "use strict";
@@ -46,6 +61,8 @@
   var SVG = "http://www.w3.org/2000/svg";
   var colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
   var MARGIN = { left: 64, right: 18, top: 10, bottom: 40 };
+  var MARKER_COLOR = "#6b6b6b", BAND_COLOR = "#e6a23c";
+  var LABEL_ROW = 14, LABEL_ROWS = 3, LABEL_GAP = 3;
   var charts = [];
 
   var CSS =
@@ -60,6 +77,8 @@
     ".gsai-chart .axis text{fill:#555;font-size:11px}" +
     ".gsai-chart .axis-label{fill:#333;font-size:11px;font-weight:600}" +
     ".gsai-chart .empty{fill:#888;font-size:13px}" +
+    ".gsai-chart .phase-label{font-size:11px;font-weight:600}" +
+    ".gsai-chart-tip .phase{color:#555;font-style:italic;margin-top:2px}" +
     ".gsai-chart-tip{position:absolute;pointer-events:none;background:rgba(255,255,255,.96);border:1px solid #bbb;" +
     "border-radius:4px;padding:5px 8px;box-shadow:0 2px 6px rgba(0,0,0,.15);white-space:nowrap;display:none;z-index:5}" +
     ".gsai-chart-tip b{display:block;margin-bottom:2px}" +
@@ -191,6 +210,30 @@
     });
   }
 
+  function normalizeMarkers(list) {
+    return (list || []).filter(function (m) { return m && isNum(m.x); }).map(function (m) {
+      return { x: m.x, label: m.label == null ? "" : String(m.label), color: m.color || MARKER_COLOR };
+    });
+  }
+
+  function normalizeBands(list) {
+    return (list || []).filter(function (b) { return b && isNum(b.from) && isNum(b.to); }).map(function (b) {
+      var label = b.label == null ? "" : String(b.label);
+      return { from: Math.min(b.from, b.to), to: Math.max(b.from, b.to), label: label, color: b.color || BAND_COLOR };
+    });
+  }
+
+  function setOption(o, key, value) {
+    if (key === "markers") o.markers = normalizeMarkers(value);
+    else if (key === "bands") o.bands = normalizeBands(value);
+    else if (key === "height") o.height = value || 260;
+    else if (key === "maxPoints") o.maxPoints = value || 0;
+    else if (key === "xMin" || key === "xMax" || key === "yMax") o[key] = isNum(value) ? value : null;
+    else if (key === "yMin") o.yMin = value === undefined ? 0 : value;
+    else if (key === "xType") o.xType = value || "time";
+    else if (key !== "series") o[key] = value || "";
+  }
+
   function line(container, options) {
     injectStyle();
     var root = resolve(container);
@@ -206,6 +249,10 @@
         yMin: opts.yMin === undefined ? 0 : opts.yMin,
         yMax: opts.yMax === undefined ? null : opts.yMax,
         maxPoints: opts.maxPoints || 0,
+        xMin: isNum(opts.xMin) ? opts.xMin : null,
+        xMax: isNum(opts.xMax) ? opts.xMax : null,
+        markers: normalizeMarkers(opts.markers),
+        bands: normalizeBands(opts.bands),
       },
       hidden: {},
       series: [],
@@ -222,6 +269,11 @@
 
   function update(chart, series) {
     chart.series = normalizeSeries(series, chart.hidden);
+    draw(chart);
+  }
+
+  function setOptions(chart, options) {
+    Object.keys(options || {}).forEach(function (k) { setOption(chart.opts, k, options[k]); });
     draw(chart);
   }
 
@@ -283,7 +335,6 @@
     var width = Math.max(box.clientWidth || chart.root.clientWidth || 600, 240);
     var height = o.height;
     var pw = width - MARGIN.left - MARGIN.right;
-    var ph = height - MARGIN.top - MARGIN.bottom;
     var svg = el("svg", { width: width, height: height, viewBox: "0 0 " + width + " " + height, role: "img" });
     box.appendChild(svg);
     chart.svg = svg;
@@ -303,22 +354,22 @@
         }
       });
     });
-    var g = el("g", { transform: "translate(" + MARGIN.left + "," + MARGIN.top + ")" }, svg);
     if (!isFinite(xmin) || !isFinite(ymin)) {
-      el("rect", { x: 0, y: 0, width: pw, height: ph, fill: "#fafafa", stroke: "#e4e4e4" }, g);
-      var msg = el("text", { x: pw / 2, y: ph / 2, "text-anchor": "middle", class: "empty" }, g);
+      var ph0 = height - MARGIN.top - MARGIN.bottom;
+      var g0 = el("g", { transform: "translate(" + MARGIN.left + "," + MARGIN.top + ")" }, svg);
+      el("rect", { x: 0, y: 0, width: pw, height: ph0, fill: "#fafafa", stroke: "#e4e4e4" }, g0);
+      var msg = el("text", { x: pw / 2, y: ph0 / 2, "text-anchor": "middle", class: "empty" }, g0);
       var anyHidden = chart.series.some(function (s) { return s.hidden && s.points.length; });
       msg.textContent = anyHidden ? "all series hidden: click the legend to show them" : "no data yet";
       chart.scale = null;
       return;
     }
-    if (o.yMin !== null && isNum(o.yMin)) ymin = Math.min(ymin, o.yMin);
-    if (o.yMax !== null && isNum(o.yMax)) ymax = o.yMax;
-    if (ymax <= ymin) ymax = ymin + (Math.abs(ymin) > 0 ? Math.abs(ymin) * 0.1 : 1);
-    var ys = linearTicks(ymin, ymax, Math.max(2, Math.round(ph / 45)));
-    if (o.yMin !== null && isNum(o.yMin) && o.yMin >= ys.min) ys.min = o.yMin;
 
     var xs;
+    if (o.xType === "time" || o.xType === "number") {
+      if (o.xMin !== null) xmin = Math.min(xmin, o.xMin);
+      if (o.xMax !== null) xmax = Math.max(xmax, o.xMax);
+    }
     if (o.xType === "time") {
       if (xmax === xmin) { xmin -= 1; xmax += 1; }
       xs = timeTicks(xmin, xmax, Math.max(2, Math.round(pw / 90)));
@@ -335,8 +386,22 @@
       xs.ticks = xs.ticks.filter(function (v) { return v >= xmin && v <= xmax; });
     }
     function sx(v) { return ((v - xs.min) / (xs.max - xs.min || 1)) * pw; }
+
+    // Markers and bands within the axis, and their label rows above the plot.
+    var phases = layoutPhases(chart, svg, xs, sx, pw);
+    var top = MARGIN.top + phases.rows * LABEL_ROW;
+    var ph = height - top - MARGIN.bottom;
+    var g = el("g", { transform: "translate(" + MARGIN.left + "," + top + ")" }, svg);
+
+    if (o.yMin !== null && isNum(o.yMin)) ymin = Math.min(ymin, o.yMin);
+    if (o.yMax !== null && isNum(o.yMax)) ymax = o.yMax;
+    if (ymax <= ymin) ymax = ymin + (Math.abs(ymin) > 0 ? Math.abs(ymin) * 0.1 : 1);
+    var ys = linearTicks(ymin, ymax, Math.max(2, Math.round(ph / 45)));
+    if (o.yMin !== null && isNum(o.yMin) && o.yMin >= ys.min) ys.min = o.yMin;
     function sy(v) { return ph - ((v - ys.min) / (ys.max - ys.min || 1)) * ph; }
     chart.scale = { sx: sx, sy: sy, xs: xs, ys: ys, pw: pw, ph: ph };
+
+    drawBands(g, phases, ph);
 
     // Grid and axes.
     var grid = el("g", { class: "grid" }, g);
@@ -356,6 +421,7 @@
     });
     el("line", { x1: 0, x2: pw, y1: ph, y2: ph, stroke: "#888" }, g);
     el("line", { x1: 0, x2: 0, y1: 0, y2: ph, stroke: "#888" }, g);
+    drawMarkers(g, phases, ph);
     var yl = el("text", { class: "axis-label", transform: "translate(" + (-MARGIN.left + 13) + "," + ph / 2 + ") rotate(-90)", "text-anchor": "middle" }, g);
     yl.textContent = o.yUnit || "value";
     var xl = el("text", { class: "axis-label", x: pw / 2, y: ph + 33, "text-anchor": "middle" }, g);
@@ -423,16 +489,124 @@
         el("circle", { cx: gx, cy: sy(hit[1]), r: 3.5, fill: s.color, stroke: "#fff", "stroke-width": 1 }, dots);
         html += "<div><i style=\"background:" + s.color + "\"></i>" + escapeHtml(s.name) + ": " + escapeHtml(format(hit[1], o.yUnit)) + "</div>";
       });
+      phasesAt(chart, best.x).forEach(function (label) {
+        html += "<div class=\"phase\">" + escapeHtml(label) + "</div>";
+      });
       tip.innerHTML = html;
       tip.style.display = "block";
       var left = MARGIN.left + gx + 12;
       if (left + tip.offsetWidth > width) left = MARGIN.left + gx - tip.offsetWidth - 12;
       tip.style.left = Math.max(0, left) + "px";
       // SVG elements have no offsetTop: place the box from the two bounding rectangles.
-      tip.style.top = rect.top - box.getBoundingClientRect().top + MARGIN.top + 4 + "px";
+      tip.style.top = rect.top - box.getBoundingClientRect().top + top + 4 + "px";
     }
     overlay.addEventListener("mousemove", show);
     overlay.addEventListener("mouseleave", hide);
+  }
+
+  /* ---------- markers and bands ---------- */
+
+  /* The markers and bands inside the x axis (bands clipped to it), with label positions: each
+     label right of its line or band start (near the right edge: left of the line, or moved left),
+     in the first row, counting up from the plot, where it overlaps no other label and no line
+     from a higher row; a label that fits no row is left out (the hover box still names it). */
+  function layoutPhases(chart, svg, xs, sx, pw) {
+    var lo = Math.min(xs.min, xs.max), hi = Math.max(xs.min, xs.max);
+    var items = [];
+    // Markers first: their lines must reach their labels, a band's label can go anywhere above it.
+    chart.opts.markers.forEach(function (m) {
+      var x = xOf(chart, m.x);
+      if (x >= lo && x <= hi) items.push({ band: false, px: sx(x), label: m.label, color: m.color });
+    });
+    chart.opts.bands.forEach(function (b) {
+      var from = Math.max(xOf(chart, b.from), lo), to = Math.min(xOf(chart, b.to), hi);
+      if (to > from) items.push({ band: true, px: sx(from), px2: sx(to), label: b.label, color: b.color });
+    });
+    var rows = [];
+    var probe = el("text", { class: "phase-label", x: -9999, y: -9999 }, svg);
+    items.forEach(function (it) {
+      it.row = -1;
+      if (!it.label) return;
+      probe.textContent = it.label;
+      var w = probe.getComputedTextLength() || it.label.length * 6.5;
+      var a = it.px + LABEL_GAP;
+      it.anchor = "start";
+      if (a + w > pw + MARGIN.right) {
+        // Near the right edge a marker's label goes left of its line; a band's moves left just enough.
+        a = it.band ? pw + MARGIN.right - w : it.px - LABEL_GAP - w;
+        it.anchor = it.band ? "start" : "end";
+      }
+      if (a < -MARGIN.left) return;
+      var b = a + w;
+      var clear = function (iv) { return b + 8 <= iv[0] || a >= iv[1] + 8; };
+      for (var r = 0; r < LABEL_ROWS; r++) {
+        rows[r] = rows[r] || [];
+        if (!rows[r].every(clear)) continue;
+        // A marker's line crosses the rows below its label: no label there may cover it.
+        var crossed = it.band ? [] : rows.slice(0, r);
+        if (!crossed.every(function (row) { return row.every(function (iv) { return it.px < iv[0] - 2 || it.px > iv[1] + 2; }); })) continue;
+        rows[r].push([a, b]);
+        crossed.forEach(function (row) { row.push([it.px - 1, it.px + 1]); });
+        it.row = r;
+        it.tx = it.anchor === "start" ? a : b;
+        return;
+      }
+    });
+    svg.removeChild(probe);
+    var used = 0;
+    items.forEach(function (it) { if (it.row + 1 > used) used = it.row + 1; });
+    return { items: items, rows: used };
+  }
+
+  function labelY(row) {
+    return -(row * LABEL_ROW) - 4;
+  }
+
+  /* "#rrggbb" darkened by a third, so that a band's pale colour still makes legible text. */
+  function darker(color) {
+    var m = /^#([0-9a-f]{6})$/i.exec(color);
+    if (!m) return color;
+    var n = parseInt(m[1], 16);
+    var c = [n >> 16, (n >> 8) & 255, n & 255].map(function (v) {
+      v = Math.round(v * 0.62);
+      return (v < 16 ? "0" : "") + v.toString(16);
+    });
+    return "#" + c.join("");
+  }
+
+  function drawLabel(g, it) {
+    if (it.row < 0) return;
+    var fill = it.band ? darker(it.color) : it.color;
+    var t = el("text", { class: "phase-label", x: it.tx, y: labelY(it.row), "text-anchor": it.anchor, fill: fill }, g);
+    t.textContent = it.label;
+  }
+
+  function drawBands(g, phases, ph) {
+    phases.items.forEach(function (it) {
+      if (!it.band) return;
+      el("rect", { class: "phase-band", x: it.px, y: 0, width: Math.max(it.px2 - it.px, 1), height: ph, fill: it.color, "fill-opacity": 0.16 }, g);
+      el("line", { x1: it.px, x2: it.px2, y1: 0.5, y2: 0.5, stroke: it.color, "stroke-width": 3 }, g);
+      drawLabel(g, it);
+    });
+  }
+
+  function drawMarkers(g, phases, ph) {
+    phases.items.forEach(function (it) {
+      if (it.band) return;
+      var y1 = it.row < 0 ? 0 : labelY(it.row) - 9;
+      el("line", { class: "phase-marker", x1: it.px, x2: it.px, y1: y1, y2: ph, stroke: it.color, "stroke-width": 1.2, "stroke-dasharray": "5 3" }, g);
+      drawLabel(g, it);
+    });
+  }
+
+  /* Labels of the bands over x and of the latest marker at or before it, for the hover box. */
+  function phasesAt(chart, x) {
+    var out = [];
+    chart.opts.bands.forEach(function (b) { if (b.label && x >= b.from && x <= b.to) out.push(b.label); });
+    var latest = null;
+    chart.opts.markers.forEach(function (m) { if (m.label && m.x <= x && (!latest || m.x >= latest.x)) latest = m; });
+    if (latest) out.push(latest.label);
+    return out;
   }
 
   function escapeHtml(s) {
@@ -453,6 +627,7 @@
     line: line,
     update: update,
     append: append,
+    setOptions: setOptions,
     resize: draw,
     destroy: destroy,
     format: format,

@@ -84,6 +84,9 @@
 
   var plan = r.plan;
   var s = r.summary;
+  var phases = data.phases || { markers: [], bands: [] };
+  var staged = plan.stages && plan.stages.length;
+  var stageUnit = plan.rate !== null && plan.rate !== undefined ? "req/s" : "users";
   var failedThresholds = (r.thresholds || []).filter(function (t) { return !t.passed; });
   var aborted = r.threshold_abort || null;
 
@@ -124,7 +127,15 @@
   card("TTFT p50 / p95", (ms(m.ttft_ms, "p50") || "–") + " / " + (ms(m.ttft_ms, "p95") || "–"), "ms");
   card("TPOT p50", ms(m.tpot_ms, "p50") || "–", "ms", "ITL p50 " + (ms(m.itl_ms, "p50") || "–") + " ms");
   card("E2E p50 / p95", (ms(m.e2e_ms, "p50") || "–") + " / " + (ms(m.e2e_ms, "p95") || "–"), "ms");
-  card("Users", num(plan.users, 0), "", "spawn " + plan.spawn_rate + "/s");
+  if (staged) {
+    var peak = Math.max.apply(null, plan.stages.map(function (st) { return st.target; }));
+    card("Stages", num(plan.stages.length, 0), "", "peak " + num(peak, peak % 1 ? 2 : 0) + " " + stageUnit);
+  } else {
+    card("Users", num(plan.users, 0), "", "spawn " + plan.spawn_rate + "/s");
+  }
+  if (s.warmup_excluded > 0) {
+    card("Warm-up", num(s.warmup_excluded, 0), "excluded", "requests started in the first " + plan.warmup + ", left out of every figure");
+  }
 
   /* ---------- thresholds ---------- */
 
@@ -152,6 +163,10 @@
   /* ---------- charts over time ---------- */
 
   add(root, h("h2", { text: "Over time" }));
+  var notes = [];
+  if (phases.markers.length) notes.push("dashed lines: stage starts, labelled with the stage's target");
+  if (phases.bands.length) notes.push("shaded: the warm-up, whose requests are excluded from the statistics");
+  if (notes.length) add(root, h("p", { cls: "sub", text: notes.join("; ").replace(/^./, function (c) { return c.toUpperCase(); }) + "." }));
   var tl = r.timeline || [];
   function series(name, key, color, dash) {
     // A latency of exactly 0 means "nothing finished in the window": leave a gap, not a dip.
@@ -164,24 +179,34 @@
   function panel() {
     return add(grid, h("div", { cls: "panel" }));
   }
-  GsaiCharts.line(panel(), { title: "Users", yUnit: "users", series: [series("running users", "users", "#2ca02c")] });
-  GsaiCharts.line(panel(), {
+  /* A time chart with the stage starts and the warm-up marked; the axis begins at the test's
+     start, where the first stage and the warm-up begin, a second before the first point. */
+  function timeChart(options) {
+    if (phases.markers.length || phases.bands.length) {
+      options.markers = phases.markers;
+      options.bands = phases.bands;
+      options.xMin = phases.started_unix_s;
+    }
+    return GsaiCharts.line(panel(), options);
+  }
+  timeChart({ title: "Users", yUnit: "users", series: [series("running users", "users", "#2ca02c")] });
+  timeChart({
     title: "Requests and failures per second", yUnit: "req/s",
     series: [series("requests/s", "rps", "#1f77b4"), series("failures/s", "fps", "#d62728")],
   });
-  GsaiCharts.line(panel(), {
+  timeChart({
     title: "E2E latency (all finished requests, recent window)", yUnit: "ms",
     series: [series("p50", "e2e_p50_ms", "#1f77b4"), series("p95", "e2e_p95_ms", "#ff7f0e")],
   });
-  GsaiCharts.line(panel(), {
+  timeChart({
     title: "Time to first token (recent window)", yUnit: "ms",
     series: [series("p50", "ttft_p50_ms", "#9467bd"), series("p95", "ttft_p95_ms", "#e377c2")],
   });
-  GsaiCharts.line(panel(), {
+  timeChart({
     title: "Output tokens per second", yUnit: "tok/s",
     series: [series("output tokens/s", "output_tokens_per_s", "#17becf")],
   });
-  GsaiCharts.line(panel(), {
+  timeChart({
     title: "Finished requests (cumulative)", yUnit: "requests",
     series: [series("requests", "total_requests", "#1f77b4"), series("failures", "total_failures", "#d62728")],
   });
@@ -293,6 +318,15 @@
       return v.kind + "(" + args.join(", ") + ")";
     }
     if (key === "slo") return data.slo || "–";
+    if (key === "stages" && v.length) {
+      return v.map(function (st) {
+        return "to " + st.target + " " + (st.target === 1 && stageUnit === "users" ? "user" : stageUnit) + " over " + st.duration;
+      }).join(", then ") +
+        " (linear ramps from " + (stageUnit === "users" ? "0" : plan.rate) + ")";
+    }
+    if (key === "warmup" && v) {
+      return v + ": requests that started in it ran but are excluded from every figure (" + num(s.warmup_excluded, 0) + " requests)";
+    }
     if (typeof v === "object") return JSON.stringify(v, null, 1).replace(/\n\s*/g, " ");
     return String(v);
   }

@@ -14,6 +14,9 @@
   var lastUnix = 0;         // newest timeline point the charts hold
   var shownStart = false;   // the start form opened by itself once
   var charts = null;
+  var phases = null;        // the test's stage starts and warm-up, as chart options
+  var phasesKey = '';       // phases as JSON, to redraw only when they change
+  var chartsKey = '';       // the phases the charts show
 
   // Chart definitions: each series reads one field of a timeline point.
   var CHARTS = [
@@ -255,24 +258,48 @@
     return c.series.map(function (s, i) { return { name: s[0], color: s[2], points: points[c.id][i] }; });
   }
   function chartsVisible() { return !$('tab-charts').hidden; }
+  // Stage starts (dashed lines) and the warm-up (a shaded band); the axis begins at the start.
+  function phaseOptions() {
+    var p = phases || { markers: [], bands: [] };
+    var any = p.markers.length > 0 || p.bands.length > 0;
+    return { markers: p.markers, bands: p.bands, xMin: any ? p.started_unix_s : null };
+  }
   function drawCharts() {
     if (!window.GsaiCharts || !chartsVisible()) { return; }
     if (!charts) {
       charts = {};
       CHARTS.forEach(function (c) {
-        charts[c.id] = window.GsaiCharts.line($(c.id), { title: c.title, yUnit: c.yUnit, series: seriesOf(c) });
+        var opts = Object.assign({ title: c.title, yUnit: c.yUnit, series: seriesOf(c) }, phaseOptions());
+        charts[c.id] = window.GsaiCharts.line($(c.id), opts);
       });
+      chartsKey = phasesKey;
       return;
+    }
+    if (chartsKey !== phasesKey) {
+      CHARTS.forEach(function (c) { window.GsaiCharts.setOptions(charts[c.id], phaseOptions()); });
+      chartsKey = phasesKey;
     }
     CHARTS.forEach(function (c) { window.GsaiCharts.update(charts[c.id], seriesOf(c)); });
   }
+  function setPhases(p) {
+    var key = JSON.stringify(p || null);
+    if (key === phasesKey) { return; }
+    phasesKey = key;
+    phases = p || null;
+    drawCharts();
+  }
   function addPoints(list) {
     list.forEach(function (p) {
+      // The server replaces a point pushed under half a second after the last (the stop phase
+      // collects at once): do the same, or the rates would end in a spike.
+      var replace = lastUnix > 0 && p.unix_s - lastUnix < 0.5;
       CHARTS.forEach(function (c) {
         c.series.forEach(function (s, i) {
           var v = p[s[1]];
+          var list = points[c.id][i];
+          if (replace) { list.pop(); }
           // A percentile of 0 ms means no request finished in the window: leave a gap.
-          points[c.id][i].push([p.unix_s, c.gaps && !v ? null : v]);
+          list.push([p.unix_s, c.gaps && !v ? null : v]);
         });
       });
       lastUnix = Math.max(lastUnix, p.unix_s);
@@ -303,6 +330,7 @@
         renderStats(s);
         renderFailures(s);
         renderWorkers(s);
+        setPhases(s.phases);
         if (s.state === 'ready' && !shownStart) { shownStart = true; openStart(); }
         return pollHistory();
       })

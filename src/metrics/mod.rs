@@ -17,4 +17,4 @@ pub use metric::{Metric, MetricSummary};
 pub use record::{Outcome, RequestRecord, TokenSource};
 pub use shards::{ShardedRecorder, SloCheck};
 pub use stats::{FailureEntry, FailureKey, NameStats, RequestKind, StatsSet};
-pub use timeline::{TimelinePoint, Window};
+pub use timeline::{push_point, TimelinePoint, Window, MIN_POINT_GAP_S};

@@ -5,6 +5,28 @@ use super::{Metric, StatsSet};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
+/// Points closer together than this (seconds of wall time) are one point: a push that comes
+/// sooner after the previous one (the stop phase collects at once, not on the second) replaces
+/// the last point instead of adding one, or the rates of a sliver of a second would draw a spike.
+pub const MIN_POINT_GAP_S: f64 = 0.5;
+
+impl TimelinePoint {
+    /// Whether `self`, taken after `prev`, replaces it rather than following it
+    /// (less than [`MIN_POINT_GAP_S`] apart).
+    pub fn replaces(&self, prev: &TimelinePoint) -> bool {
+        self.unix_s - prev.unix_s < MIN_POINT_GAP_S
+    }
+}
+
+/// Appends `point` to `timeline`, or replaces the last point when `point` replaces it
+/// ([`TimelinePoint::replaces`]); for copies of a collector's timeline kept from its snapshots.
+pub fn push_point(timeline: &mut Vec<TimelinePoint>, point: TimelinePoint) {
+    match timeline.last_mut() {
+        Some(last) if point.replaces(last) => *last = point,
+        _ => timeline.push(point),
+    }
+}
+
 /// One point of the timeline.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TimelinePoint {
@@ -76,6 +98,21 @@ impl Window {
         });
     }
 
+    /// Adds a delta covering `seconds` of wall time to the newest slot (a new one if there is
+    /// none), so the window keeps its length in slots while the newest covers more time.
+    pub fn extend_last(&mut self, delta: &StatsSet, seconds: f64) {
+        let Some(last) = self.slots.back_mut() else {
+            return self.push(delta, seconds);
+        };
+        let total = delta.total();
+        last.seconds += seconds;
+        last.requests += total.requests;
+        last.failures += total.failures;
+        last.tokens += total.output_tokens.sum();
+        last.response_time.add(&total.response_time_us);
+        last.ttft.add(&total.ttft_us);
+    }
+
     /// Forgets all deltas.
     pub fn clear(&mut self) {
         self.slots.clear();
@@ -108,5 +145,26 @@ impl Window {
             ttft_p95_ms: ms(&ttft, 0.95),
             ..TimelinePoint::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_point_replaces_a_point_under_half_a_second_after_the_last() {
+        let at = |unix_s: f64, users: u64| TimelinePoint {
+            unix_s,
+            users,
+            ..TimelinePoint::default()
+        };
+        let mut timeline = Vec::new();
+        push_point(&mut timeline, at(10.0, 1));
+        push_point(&mut timeline, at(11.0, 2));
+        push_point(&mut timeline, at(11.3, 3));
+        push_point(&mut timeline, at(12.0, 4));
+        let kept: Vec<(f64, u64)> = timeline.iter().map(|p| (p.unix_s, p.users)).collect();
+        assert_eq!(kept, [(10.0, 1), (11.3, 3), (12.0, 4)]);
     }
 }

@@ -8,6 +8,7 @@
 //! never close its `<script>` element.
 
 use super::json::{self, JsonResult};
+use super::phases::Phases;
 use super::Extras;
 use crate::engine::RunResult;
 use crate::metrics::{Metric, NameStats, StatsSet};
@@ -47,6 +48,8 @@ struct Distribution {
 struct PageData {
     result: JsonResult,
     distributions: Vec<Distribution>,
+    /// Stage starts and the warm-up, marked on every time chart.
+    phases: Phases,
     slo: String,
     generated_unix_s: f64,
 }
@@ -169,6 +172,7 @@ pub fn render(result: &RunResult, extras: &Extras) -> String {
     let data = PageData {
         result: doc,
         distributions: distributions(&result.kinds, &result.stats),
+        phases: Phases::of(&result.plan, result.started_unix_s),
         slo: crate::criteria::slo::describe(&result.plan.slo),
         generated_unix_s: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -232,10 +236,7 @@ mod tests {
 
     #[test]
     fn data_is_parseable_and_has_distributions() {
-        let page = render(&fixture::result(), &Extras::default());
-        let start = page.find("id=\"gsai-data\">").unwrap() + "id=\"gsai-data\">".len();
-        let end = start + page[start..].find("</script>").unwrap();
-        let v: serde_json::Value = serde_json::from_str(&page[start..end]).unwrap();
+        let v = page_data(&render(&fixture::result(), &Extras::default()));
         assert_eq!(v["result"]["summary"]["requests"], 40);
         assert!(v["result"].get("raw").is_none());
         assert_eq!(v["slo"], "ttft<100ms,e2e<=400ms");
@@ -252,6 +253,43 @@ mod tests {
             "{last_pct}"
         );
         assert_eq!(pts.last().unwrap()[1], 167.0, "the max TTFT");
+    }
+
+    /// The page's data, parsed back.
+    fn page_data(page: &str) -> serde_json::Value {
+        let start = page.find("id=\"gsai-data\">").unwrap() + "id=\"gsai-data\">".len();
+        let end = start + page[start..].find("</script>").unwrap();
+        serde_json::from_str(&page[start..end]).unwrap()
+    }
+
+    #[test]
+    fn data_marks_stage_starts_and_the_warmup() {
+        let mut r = fixture::result();
+        let plain = page_data(&render(&r, &Extras::default()));
+        assert_eq!(
+            plain["phases"],
+            serde_json::json!({"started_unix_s": 1_700_000_000.0, "markers": [], "bands": []})
+        );
+        r.plan.stages = Some("4@4s,2@6s".parse().unwrap());
+        r.plan.warmup = Some(std::time::Duration::from_secs(3));
+        let v = page_data(&render(&r, &Extras::default()));
+        assert_eq!(
+            v["phases"],
+            serde_json::json!({
+                "started_unix_s": 1_700_000_000.0,
+                "markers": [
+                    {"x": 1_700_000_000.0, "label": "→ 4 users"},
+                    {"x": 1_700_000_004.0, "label": "→ 2 users"},
+                ],
+                "bands": [{"from": 1_700_000_000.0, "to": 1_700_000_003.0, "label": "warm-up (excluded)"}],
+            })
+        );
+        // The plan section reads the stages and the warm-up from the plan itself.
+        assert_eq!(
+            v["result"]["plan"]["stages"],
+            serde_json::json!([{"target": 4.0, "duration": "4s"}, {"target": 2.0, "duration": "6s"}])
+        );
+        assert_eq!(v["result"]["plan"]["warmup"], "3s");
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod csv_files;
 pub mod history;
 pub mod html;
 pub mod json;
+pub mod phases;
 pub mod raw;
 
 #[cfg(test)]

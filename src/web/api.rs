@@ -10,6 +10,7 @@ use super::state::{Controller, StartRequest, Started, UiState, View, WebError};
 use crate::engine::StopReason;
 use crate::metrics::{NameStats, TimelinePoint};
 use crate::report::json;
+use crate::report::phases::Phases;
 use crate::workload::ApiKind;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Query, State};
@@ -301,6 +302,8 @@ pub struct StatsResponse {
     errors: Vec<ErrorRow>,
     workers: Vec<Value>,
     worker_count: usize,
+    /// The test's stage starts and warm-up, for the charts; `null` before its first point.
+    phases: Option<Phases>,
 }
 
 fn kind(view: &View, i: usize) -> (String, String) {
@@ -381,7 +384,18 @@ pub fn stats_response(view: &View) -> StatsResponse {
         // Distributed mode (a later issue) fills this; the page renders whatever it holds.
         workers: Vec::new(),
         worker_count: 0,
+        phases: phases(view),
     }
+}
+
+/// The phases of the view's test. Its start comes from the latest point: the collector stamps
+/// a point's Unix time and its seconds since the start together, so their difference is the
+/// instant stages and warm-up count from (to microseconds; rounded to 10 ms, so that it stays
+/// the same from one poll to the next).
+fn phases(view: &View) -> Option<Phases> {
+    let plan = view.plan.as_ref()?;
+    let p = &view.point;
+    (p.unix_s > 0.0).then(|| Phases::of(plan, r2(p.unix_s - p.elapsed_s)))
 }
 
 /// `GET /stats/requests`.
@@ -480,5 +494,59 @@ pub async fn download(c: Controller, which: Download) -> Response {
         )
             .into_response(),
         Err(e) => failure(StatusCode::NOT_IMPLEMENTED, e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Plan;
+    use crate::metrics::StatsSet;
+    use std::sync::Arc;
+
+    fn view(plan: Option<Plan>, unix_s: f64, elapsed_s: f64) -> View {
+        View {
+            state: UiState::Running,
+            run_id: 1,
+            plan,
+            users: 0,
+            target_users: 0,
+            in_flight: 0,
+            elapsed_s,
+            point: TimelinePoint {
+                unix_s,
+                elapsed_s,
+                ..TimelinePoint::default()
+            },
+            kinds: Arc::from(Vec::new()),
+            stats: StatsSet::default(),
+            rates: vec![super::super::Rates::default()],
+            stop_reason: None,
+        }
+    }
+
+    #[test]
+    fn stats_carry_the_phases_from_the_test_start() {
+        let mut plan = Plan::new("http://127.0.0.1:1", "m");
+        plan.rate = Some(1.0);
+        plan.stages = Some("10@5s,20@5s".parse().unwrap());
+        plan.warmup = Some(std::time::Duration::from_secs(3));
+        let v =
+            serde_json::to_value(stats_response(&view(Some(plan.clone()), 1012.5, 12.5))).unwrap();
+        assert_eq!(
+            v["phases"],
+            json!({
+                "started_unix_s": 1000.0,
+                "markers": [{"x": 1000.0, "label": "→ 10 req/s"}, {"x": 1005.0, "label": "→ 20 req/s"}],
+                "bands": [{"from": 1000.0, "to": 1003.0, "label": "warm-up (excluded)"}],
+            })
+        );
+        // Before the first point, or the first test, there is no start to count from.
+        for early in [view(Some(plan), 0.0, 0.0), view(None, 1012.5, 12.5)] {
+            assert_eq!(
+                serde_json::to_value(stats_response(&early)).unwrap()["phases"],
+                Value::Null
+            );
+        }
     }
 }

@@ -460,7 +460,8 @@ impl Controller {
             let Some(t) = inner.test.as_mut().filter(|t| t.run_id == run_id) else {
                 return;
             };
-            t.timeline.push(snap.point);
+            // The engine replaces a point pushed under half a second after the last: so do we.
+            crate::metrics::push_point(&mut t.timeline, snap.point);
             t.rates.push(snap.elapsed_s, &snap.stats);
             let tick = t.history.push_snapshot(&snap);
             t.ticks.push(tick);

@@ -1,5 +1,6 @@
 //! Integration tests: the engine, the binary and the web UI against the built-in mock on 127.0.0.1:0.
 
+mod chromium;
 mod harness;
 mod http;
 
@@ -8,6 +9,7 @@ mod dist;
 mod engine;
 mod load;
 mod packaging;
+mod report_stages;
 mod reports;
 mod tls;
 mod web;

@@ -2,6 +2,7 @@
 //! `report` rebuilding them byte for byte, thresholds and exit codes, `--threshold-abort`,
 //! `compare`, and the HTML report drawn by headless Chromium.
 
+use crate::chromium::{chromium, dump_dom, screenshot};
 use crate::harness::*;
 use gsai_load::mock::{FaultRates, MockConfig};
 use gsai_load::report::{html, Extras};
@@ -324,49 +325,13 @@ async fn compare_reports_changes_and_fails_on_regressions() {
     mock.shutdown().await;
 }
 
-/// The Chromium binary: `GSAI_CHROMIUM`, else the first of chromium, chromium-browser,
-/// google-chrome on PATH.
-fn chromium() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("GSAI_CHROMIUM") {
-        return Some(PathBuf::from(p));
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).find_map(|dir| {
-        ["chromium", "chromium-browser", "google-chrome"]
-            .iter()
-            .map(|n| dir.join(n))
-            .find(|p| p.is_file())
-    })
-}
-
-fn chromium_cmd(exe: &Path, profile: &Path) -> Command {
-    let mut c = Command::new(exe);
-    c.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--window-size=1400,2200",
-    ])
-    .arg(format!("--user-data-dir={}", profile.display()));
-    c
-}
-
 /// Renders a real run's HTML report in headless Chromium: the DOM after its scripts ran must hold
 /// every chart with data lines, and a screenshot is kept for people to look at
 /// (target/tmp/gsai-report.png). Without Chromium the test is skipped loudly, except under CI
 /// (`CI` set), where a missing browser is a failure: CI installs it (`apt-get install chromium`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn html_report_renders_in_headless_chromium() {
-    let Some(exe) = chromium() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must install Chromium for this check (apt-get install -y chromium, or set GSAI_CHROMIUM)"
-        );
-        eprintln!("SKIPPED html_report_renders_in_headless_chromium: no chromium on PATH (set GSAI_CHROMIUM)");
+    let Some(exe) = chromium("html_report_renders_in_headless_chromium") else {
         return;
     };
     let mock = start_mock(MockConfig {
@@ -399,21 +364,8 @@ async fn html_report_renders_in_headless_chromium() {
     let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     let page = out_dir.join("gsai-report.html");
     html::write(&result, &extras, &page).unwrap();
-    let shot = out_dir.join("gsai-report.png");
-    let _ = std::fs::remove_file(&shot);
-    let profile = tempfile::tempdir().unwrap();
-    let url = format!("file://{}", page.display());
 
-    let (exe2, profile2, url2) = (exe.clone(), profile.path().to_path_buf(), url.clone());
-    let dom = tokio::task::spawn_blocking(move || {
-        chromium_cmd(&exe2, &profile2)
-            .args(["--dump-dom", &url2])
-            .output()
-            .expect("chromium runs")
-    })
-    .await
-    .unwrap();
-    let dom = String::from_utf8_lossy(&dom.stdout).to_string();
+    let dom = dump_dom(&exe, &page).await;
     let charts = dom.matches("class=\"gsai-chart\"").count();
     assert_eq!(
         charts,
@@ -432,23 +384,10 @@ async fn html_report_renders_in_headless_chromium() {
     );
     assert!(dom.contains("✗ failed</span>") && dom.contains("✓ passed</span>"));
     assert!(!dom.contains(TOKEN));
+    // No stages, no warm-up: nothing marked.
+    assert!(!dom.contains("class=\"phase-marker\"") && !dom.contains("class=\"phase-band\""));
 
-    let (profile3, shot2) = (profile.path().to_path_buf(), shot.clone());
-    let status = tokio::task::spawn_blocking(move || {
-        chromium_cmd(&exe, &profile3)
-            .arg(format!("--screenshot={}", shot2.display()))
-            .arg(&url)
-            .output()
-            .expect("chromium runs")
-    })
-    .await
-    .unwrap();
-    let png =
-        std::fs::read(&shot).unwrap_or_else(|e| panic!("no screenshot ({e}): {}", text(&status)));
-    assert!(
-        png.starts_with(b"\x89PNG") && png.len() > 50_000,
-        "{} bytes",
-        png.len()
-    );
-    eprintln!("screenshot of the HTML report: {}", shot.display());
+    let shot = out_dir.join("gsai-report.png");
+    let png = screenshot(&exe, &page, &shot, (1400, 2200)).await;
+    assert!(png.len() > 50_000, "{} bytes", png.len());
 }
