@@ -7,7 +7,6 @@ use crate::harness::*;
 use gsai_load::mock::{FaultRates, MockConfig};
 use gsai_load::report::{html, Extras};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 /// A headless run against `url` that stops after `n` requests.
