@@ -4,10 +4,12 @@
 
 pub mod chunk;
 mod conn;
+mod stream;
 mod tls;
 mod tokens;
 
 pub use conn::{ConnDriver, ConnectError, Target, TargetError};
+use stream::Stream;
 pub use tls::{TlsError, TlsOptions};
 pub use tokens::Tokenizer;
 
@@ -19,7 +21,6 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, HOST};
 use hyper::{Method, Request};
 use serde::{Deserialize, Serialize};
-use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::time::timeout_at;
@@ -138,63 +139,6 @@ pub struct UserClient {
     /// Inter-token gaps of the last request, µs.
     pub itl_us: Vec<u32>,
     text: String,
-}
-
-/// Progress of one streaming response, updated per event.
-struct Stream<'a> {
-    now: Instant,
-    first_event: Option<Instant>,
-    first_token: Option<Instant>,
-    last_token: Option<Instant>,
-    token_events: u32,
-    usage_tokens: Option<u64>,
-    done_at: Option<Instant>,
-    failure: Option<String>,
-    lenient: bool,
-    itl_us: &'a mut Vec<u32>,
-    text: &'a mut String,
-}
-
-impl Stream<'_> {
-    fn on_event(&mut self, data: &[u8]) -> ControlFlow<()> {
-        if self.first_event.is_none() {
-            self.first_event = Some(self.now);
-        }
-        if data == b"[DONE]" {
-            self.done_at = Some(self.now);
-            return ControlFlow::Break(());
-        }
-        let info = match chunk::parse(data) {
-            Ok(info) => info,
-            Err(_) if self.lenient => return ControlFlow::Continue(()),
-            Err(e) => {
-                self.failure = Some(format!("Invalid JSON in SSE event: {e}"));
-                return ControlFlow::Break(());
-            }
-        };
-        if let Some(msg) = info.error {
-            self.failure = Some(format!("Stream error: {msg}"));
-            return ControlFlow::Break(());
-        }
-        if let Some(n) = info.completion_tokens {
-            self.usage_tokens = Some(n);
-        }
-        if info.has_token() {
-            match self.last_token {
-                None => self.first_token = Some(self.now),
-                Some(prev) => {
-                    let gap = self.now.saturating_duration_since(prev).as_micros();
-                    self.itl_us.push(u32::try_from(gap).unwrap_or(u32::MAX));
-                }
-            }
-            self.last_token = Some(self.now);
-            self.token_events += 1;
-            for t in info.text.iter().flatten() {
-                self.text.push_str(t);
-            }
-        }
-        ControlFlow::Continue(())
-    }
 }
 
 impl UserClient {
