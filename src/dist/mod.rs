@@ -10,6 +10,7 @@ pub mod args;
 pub mod locust_stats;
 pub mod master;
 pub mod master_handle;
+mod master_session;
 pub mod nodes;
 pub mod protocol;
 pub mod run;
