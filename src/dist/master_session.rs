@@ -8,26 +8,20 @@
 use super::locust_stats::{read_report, KindIndex};
 use super::master::MasterError;
 use super::master_handle::{Command, StartWhen, TestChannels, TestCommand};
+use super::master_test::{unix_now_s, Phase, Test};
 use super::nodes::{distribute, Nodes, WorkerView, HEARTBEAT_LIVENESS};
 use super::protocol::{Message, Spawn, ToMaster, ToWorker, USER_CLASS};
 use super::transport::{Router, RouterEvent};
 use crate::config::Plan;
-use crate::engine::collector::{Collector, Live};
-use crate::engine::{RunResult, RunState, StopReason};
+use crate::engine::{RunState, StopReason};
 use crate::metrics::StatsSet;
 use rmpv::Value;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
 /// Extra time, beyond the stop timeout, that workers get to report `client_stopped`.
 const STOP_GRACE: Duration = Duration::from_secs(10);
-
-fn unix_now_s() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
 
 async fn sleep_until(at: Option<tokio::time::Instant>) {
     match at {
@@ -38,101 +32,6 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
 
 fn send(router: &Router, id: &str, m: ToWorker) {
     router.send(id.as_bytes(), m.to_message(id).encode());
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Phase {
-    /// Waiting for this many workers (`--expect-workers`), at most `max_wait` from the start.
-    Waiting {
-        workers: usize,
-        max_wait: Option<Duration>,
-    },
-    Running,
-    Stopping {
-        deadline: tokio::time::Instant,
-    },
-}
-
-/// One test: its plan, ramp and statistics.
-struct Test {
-    id: u64,
-    plan: Plan,
-    /// The plan as workers get it: without the token.
-    plan_json: String,
-    /// Rows of this test, as workers name them.
-    kinds: KindIndex,
-    /// Statistics received since the last publication.
-    pending: StatsSet,
-    collector: Collector,
-    target_users: u64,
-    spawn_rate: f64,
-    /// Users handed out so far in the ramp (the dispatcher's current level).
-    dispatched: u64,
-    next_step: Option<tokio::time::Instant>,
-    ramp_done_sent: bool,
-    phase: Phase,
-    started: Instant,
-    started_unix_s: f64,
-    run_deadline: Option<tokio::time::Instant>,
-    stop_reason: StopReason,
-    channels: TestChannels,
-}
-
-impl Test {
-    fn running(&self) -> bool {
-        matches!(self.phase, Phase::Running)
-    }
-
-    /// Locust-style options for Python workers, which read them (no secrets here).
-    fn parsed_options(&self, expect_workers: usize) -> Value {
-        let p = &self.plan;
-        super::protocol::map(vec![
-            ("host", Value::from(p.host.as_str())),
-            ("num_users", Value::from(self.target_users)),
-            ("spawn_rate", Value::F64(self.spawn_rate)),
-            ("headless", Value::Boolean(true)),
-            ("stop_timeout", Value::F64(p.stop_timeout.as_secs_f64())),
-            ("expect_workers", Value::from(expect_workers as u64)),
-        ])
-    }
-
-    /// Starts pacing towards `target_users`: Locust steps by max(1, floor(rate)) users every
-    /// step/rate seconds.
-    fn start_ramp(&mut self) {
-        self.ramp_done_sent = false;
-        self.next_step = Some(tokio::time::Instant::now());
-    }
-
-    /// Feeds the statistics received since the last publication to the collector and
-    /// publishes a snapshot.
-    fn publish(&mut self, nodes: &Nodes, state: RunState) {
-        let delta = std::mem::replace(&mut self.pending, StatsSet::new(self.kinds.kinds().len()));
-        self.collector.set_kinds(self.kinds.kinds().to_vec().into());
-        let elapsed_s = match self.phase {
-            Phase::Waiting { .. } => 0.0,
-            _ => self.started.elapsed().as_secs_f64(),
-        };
-        let snap = self.collector.push(
-            &delta,
-            Live {
-                state,
-                elapsed_s,
-                users: nodes.users(),
-                target_users: self.target_users,
-                in_flight: nodes.in_flight(),
-            },
-        );
-        self.channels.snapshots.send_replace(snap);
-    }
-
-    fn state(&self) -> RunState {
-        match self.phase {
-            Phase::Waiting { .. } => RunState::Spawning,
-            Phase::Running if self.next_step.is_some() => RunState::Spawning,
-            Phase::Running => RunState::Running,
-            Phase::Stopping { .. } => RunState::Stopping,
-        }
-    }
 }
 
 /// The master's task state.
@@ -233,38 +132,7 @@ impl Session {
             let _ = channels.result.send(Err(MasterError::Busy));
             return;
         }
-        let mut for_workers = plan.clone();
-        for_workers.token = None;
-        let plan_json = serde_json::to_string(&for_workers).unwrap_or_default();
-        let phase = match when {
-            StartWhen::Now => Phase::Waiting {
-                workers: 0,
-                max_wait: None,
-            },
-            StartWhen::AfterWorkers { workers, max_wait } => Phase::Waiting {
-                workers: workers.max(1),
-                max_wait,
-            },
-        };
-        self.test = Some(Test {
-            id,
-            target_users: plan.users,
-            spawn_rate: plan.spawn_rate.max(0.001),
-            plan,
-            plan_json,
-            kinds: KindIndex::default(),
-            pending: StatsSet::new(0),
-            collector: Collector::new(Vec::new().into()),
-            dispatched: 0,
-            next_step: None,
-            ramp_done_sent: true,
-            phase,
-            started: Instant::now(),
-            started_unix_s: unix_now_s(),
-            run_deadline: None,
-            stop_reason: StopReason::Stopped,
-            channels,
-        });
+        self.test = Some(Test::new(id, plan, when, channels));
         // Workers that stopped after the last test run this one (they are still connected).
         self.nodes.prepare_test();
         if matches!(when, StartWhen::Now) {
@@ -280,13 +148,7 @@ impl Session {
             "{ready} workers ready: starting {} users at {}/s",
             t.target_users, t.spawn_rate
         ));
-        t.phase = Phase::Running;
-        t.started = Instant::now();
-        t.started_unix_s = unix_now_s();
-        t.collector = Collector::new(t.kinds.kinds().to_vec().into());
-        t.pending = StatsSet::new(t.kinds.kinds().len());
-        t.run_deadline = t.plan.run_time.map(|d| tokio::time::Instant::now() + d);
-        t.start_ramp();
+        t.begin();
         if ready == 0 {
             self.note("no worker is connected: the test stops".into());
             self.begin_stop();
@@ -363,19 +225,8 @@ impl Session {
             return;
         }
         t.publish(&self.nodes, RunState::Stopped);
-        let duration_s = t.started.elapsed().as_secs_f64();
-        let kinds = t.kinds.kinds().to_vec();
-        let (stats, timeline) = t.collector.into_parts();
-        let result = RunResult {
-            plan: t.plan,
-            kinds,
-            stats,
-            timeline,
-            started_unix_s: t.started_unix_s,
-            duration_s,
-            stop_reason: t.stop_reason,
-        };
-        let _ = t.channels.result.send(Ok(result));
+        let (result, sender) = t.into_result();
+        let _ = sender.send(Ok(result));
         self.publish_workers();
     }
 
