@@ -583,7 +583,8 @@ async fn a_worker_joins_a_stock_locust_master() {
     mock.shutdown().await;
 }
 
-/// The container files pass exactly these arguments; the binary must accept them.
+/// The container files pass exactly these arguments; the binary must accept them, and the
+/// master must serve its web UI where the published port reaches it.
 #[test]
 fn compose_and_kubernetes_arguments_parse() {
     use clap::Parser;
@@ -611,6 +612,15 @@ fn compose_and_kubernetes_arguments_parse() {
             let cli = gsai_load::cli::Cli::try_parse_from(argv)
                 .unwrap_or_else(|e| panic!("{file}: {args:?} refused: {e}"));
             assert!(cli.dist.master || cli.dist.worker, "{file}: {args:?}");
+            if cli.dist.master {
+                // As the seed's Locust master: the web UI on 0.0.0.0:8089, reachable from the host.
+                assert!(!cli.run.headless, "{file}: the master serves the web UI");
+                assert_eq!(
+                    (cli.run.web.web_host.as_str(), cli.run.web.web_port),
+                    ("0.0.0.0", 8089),
+                    "{file}"
+                );
+            }
             found += 1;
         }
     }
