@@ -264,3 +264,103 @@ async fn the_web_master_autostarts_once_its_workers_are_there() {
     );
     mock.shutdown().await;
 }
+
+/// The master session's lifecycle seen from a raw DEALER "worker": refused without workers, one
+/// test at a time, a stopped worker takes part in the next test without registering again, a
+/// finished test's handle cannot touch the next one, and shutdown says quit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_master_node_runs_tests_one_after_another() {
+    use gsai_load::dist::master::{MasterError, MasterNode, NodeConfig, StartWhen};
+    use gsai_load::dist::protocol::{Heartbeat, Message, ToMaster, ToWorker};
+    use gsai_load::dist::transport::Dealer;
+
+    /// The next spawn (its user count), stop or quit; heartbeats the master meanwhile.
+    async fn next_order(d: &mut Dealer) -> ToWorker {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let hb = ToMaster::Heartbeat(Heartbeat {
+                state: "running".into(),
+                cpu_percent: 1.0,
+                memory_bytes: Some(1 << 20),
+            });
+            // After a quit the master may have closed the connection: the order is still queued.
+            let _ = d.send(hb.to_message("w").encode());
+            assert!(Instant::now() < deadline, "no order from the master");
+            let Ok(got) = tokio::time::timeout(Duration::from_millis(300), d.recv()).await else {
+                continue;
+            };
+            let m = Message::decode(&got.expect("connection open")).unwrap();
+            match ToWorker::parse(&m).unwrap() {
+                o @ (ToWorker::Spawn(_) | ToWorker::Stop | ToWorker::Quit) => return o,
+                _ => {}
+            }
+        }
+    }
+    fn users(o: &ToWorker) -> u64 {
+        match o {
+            ToWorker::Spawn(s) => s.user_count(),
+            other => panic!("expected a spawn, got {other:?}"),
+        }
+    }
+
+    let node = MasterNode::bind(NodeConfig {
+        bind_host: "127.0.0.1".into(),
+        bind_port: 0,
+        expect_workers: 1,
+    })
+    .await
+    .unwrap();
+    let mut plan = gsai_load::config::Plan::new("http://127.0.0.1:9", "m");
+    plan.users = 2;
+    plan.spawn_rate = 100.0;
+    plan.stop_timeout = Duration::from_secs(1);
+    assert!(matches!(
+        node.start_test(plan.clone(), StartWhen::Now),
+        Err(MasterError::NoWorkers { .. })
+    ));
+
+    let mut w = Dealer::connect("127.0.0.1", node.local_addr().port(), b"w")
+        .await
+        .unwrap();
+    w.send(
+        ToMaster::ClientReady(rmpv::Value::from(-1))
+            .to_message("w")
+            .encode(),
+    )
+    .unwrap();
+    node.wait_for_workers(1, Some(Duration::from_secs(10)))
+        .await
+        .unwrap();
+
+    let first = node.start_test(plan.clone(), StartWhen::Now).unwrap();
+    assert_eq!(users(&next_order(&mut w).await), 2);
+    let busy = node.start_test(plan.clone(), StartWhen::Now).unwrap();
+    assert!(matches!(busy.wait().await, Err(MasterError::Busy)));
+    let stale = first.stopper();
+    first.stop();
+    assert_eq!(next_order(&mut w).await, ToWorker::Stop);
+    w.send(ToMaster::ClientStopped.to_message("w").encode())
+        .unwrap();
+    let r = first.wait().await.expect("a result");
+    assert_eq!(r.stop_reason, gsai_load::engine::StopReason::Stopped);
+
+    // The worker said stopped and nothing since: it runs the next test all the same.
+    let second = node.start_test(plan, StartWhen::Now).unwrap();
+    assert_eq!(users(&next_order(&mut w).await), 2);
+    stale.stop();
+    second.set_users(3, 100.0);
+    assert_eq!(
+        users(&next_order(&mut w).await),
+        3,
+        "the old handle did not stop the new test"
+    );
+    assert_eq!(node.workers().borrow().len(), 1);
+    second.stop();
+    assert_eq!(next_order(&mut w).await, ToWorker::Stop);
+    w.send(ToMaster::ClientStopped.to_message("w").encode())
+        .unwrap();
+    second.wait().await.expect("a result");
+
+    node.shutdown().await;
+    assert_eq!(next_order(&mut w).await, ToWorker::Quit);
+}
