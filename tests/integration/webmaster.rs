@@ -290,9 +290,9 @@ async fn a_master_node_runs_tests_one_after_another() {
                 continue;
             };
             let m = Message::decode(&got.expect("connection open")).unwrap();
-            match ToWorker::parse(&m).unwrap() {
-                o @ (ToWorker::Spawn(_) | ToWorker::Stop | ToWorker::Quit) => return o,
-                _ => {}
+            let order = ToWorker::parse(&m).unwrap();
+            if matches!(order, ToWorker::Spawn(_) | ToWorker::Stop | ToWorker::Quit) {
+                return order;
             }
         }
     }
