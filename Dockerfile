@@ -7,11 +7,14 @@ FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+# The web UI and the HTML report are embedded from assets/ at compile time.
+COPY assets ./assets
 RUN cargo build --release --locked --bin gsai-load \
  && strip target/release/gsai-load
 
 FROM debian:bookworm-slim
-# TLS roots are built in (webpki-roots); ca-certificates serves tools run in the container.
+# ca-certificates: the system trust store, which gsai-load reads besides its built-in public roots
+# (mount a company CA and pass --ca-cert, or add it to the store in a derived image).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/* \

@@ -133,6 +133,12 @@ pub struct RunArgs {
     /// Skip SSE events that are not valid JSON instead of failing the request.
     #[arg(long)]
     pub lenient: bool,
+    /// Also trust the CA certificates in this PEM file (e.g. a company CA); the system's store and the public roots are trusted already.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    /// Accept any https certificate (self-signed test servers only).
+    #[arg(long)]
+    pub insecure: bool,
     /// Seconds between live console tables (0 turns them off).
     #[arg(long, default_value_t = 2.0)]
     pub print_every: f64,
@@ -333,6 +339,10 @@ impl RunArgs {
             }
         }
         plan.lenient = self.lenient;
+        plan.tls = crate::client::TlsOptions {
+            ca_cert: self.ca_cert.clone(),
+            insecure: self.insecure,
+        };
         if let Some(rate) = self.rate {
             if !(rate.is_finite() && rate >= 0.0) || (rate == 0.0 && self.stages.is_none()) {
                 return Err(invalid(

@@ -8,7 +8,6 @@ use http_body_util::Full;
 use hyper::client::conn::http1::SendRequest;
 use hyper::header::HeaderValue;
 use hyper_util::rt::TokioIo;
-use std::sync::Arc;
 use tokio::net::TcpStream;
 
 /// Why a base URL was refused.
@@ -120,7 +119,13 @@ impl Target {
             .to_string();
         let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
         let base_path = uri.path().trim_end_matches('/').to_string();
-        let tls = https.then(tls_connector);
+        let tls = match https {
+            true => Some(
+                super::tls::connector(&super::tls::TlsOptions::default())
+                    .map_err(|e| invalid(e.to_string()))?,
+            ),
+            false => None,
+        };
         Ok(Self {
             https,
             host,
@@ -130,6 +135,14 @@ impl Target {
             base_path,
             tls,
         })
+    }
+
+    /// Replaces the TLS trust settings (for https targets; no effect on http).
+    pub fn with_tls(mut self, opts: &super::tls::TlsOptions) -> Result<Self, super::tls::TlsError> {
+        if self.https {
+            self.tls = Some(super::tls::connector(opts)?);
+        }
+        Ok(self)
     }
 
     /// The URL, for display (no credentials are ever part of it).
@@ -191,20 +204,6 @@ where
             let _ = conn.await;
         }),
     ))
-}
-
-fn tls_connector() -> tokio_rustls::TlsConnector {
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("ring supports the default TLS versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    tokio_rustls::TlsConnector::from(Arc::new(config))
 }
 
 #[cfg(test)]

@@ -4,9 +4,11 @@
 
 pub mod chunk;
 mod conn;
+mod tls;
 mod tokens;
 
 pub use conn::{ConnDriver, ConnectError, Target, TargetError};
+pub use tls::{TlsError, TlsOptions};
 pub use tokens::Tokenizer;
 
 use crate::metrics::{Outcome, RequestRecord, TokenSource};

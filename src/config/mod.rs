@@ -208,6 +208,9 @@ pub struct Plan {
     pub timeouts: Timeouts,
     /// Skip non-JSON events instead of failing.
     pub lenient: bool,
+    /// How https certificates are checked.
+    #[serde(default)]
+    pub tls: crate::client::TlsOptions,
     /// Open loop: requests per second (None: closed loop with `users`).
     #[serde(default)]
     pub rate: Option<f64>,
@@ -297,6 +300,7 @@ impl Plan {
             stop_timeout: Duration::from_secs(10),
             timeouts: Timeouts::default(),
             lenient: false,
+            tls: crate::client::TlsOptions::default(),
             rate: None,
             arrival: Arrival::Poisson,
             max_concurrency: None,

@@ -33,6 +33,9 @@ pub enum EngineError {
     /// The token cannot be sent in a header.
     #[error("--token / GSA_AUTH_TOKEN contains characters that cannot be sent in an HTTP header (check for a stray newline or quote)")]
     Token,
+    /// The TLS settings are unusable.
+    #[error(transparent)]
+    Tls(#[from] crate::client::TlsError),
     /// The prompts file is unusable.
     #[error(transparent)]
     Prompts(#[from] PromptsError),
@@ -297,7 +300,10 @@ pub fn start(plan: Plan) -> Result<RunHandle, EngineError> {
 
 /// Starts a test on the current tokio runtime, with taps.
 pub fn start_with(plan: Plan, hooks: EngineHooks) -> Result<RunHandle, EngineError> {
-    let target = Target::parse(&plan.host)?;
+    let mut target = Target::parse(&plan.host)?;
+    if plan.tls != crate::client::TlsOptions::default() {
+        target = target.with_tls(&plan.tls)?;
+    }
     let auth = match &plan.token {
         Some(t) => Some(bearer(t.expose()).ok_or(EngineError::Token)?),
         None => None,

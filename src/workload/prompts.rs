@@ -37,12 +37,12 @@ impl Prompt {
 #[derive(Debug, thiserror::Error)]
 pub enum PromptsError {
     /// The file could not be read.
-    #[error("--prompts {path}: cannot read the file: {source}")]
+    #[error("--prompts {path}: cannot read the file: {cause}")]
     Read {
         /// File.
         path: PathBuf,
-        /// Cause.
-        source: std::io::Error,
+        /// Cause (shown in the message, not chained: it would print twice).
+        cause: std::io::Error,
     },
     /// A line or entry is malformed.
     #[error("--prompts {path}:{line}: {reason}")]
@@ -79,9 +79,9 @@ pub struct ShareGptOptions {
 
 /// Loads a prompts file, by extension.
 pub fn load(path: &Path, sharegpt: ShareGptOptions) -> Result<Vec<Prompt>, PromptsError> {
-    let text = std::fs::read_to_string(path).map_err(|source| PromptsError::Read {
+    let text = std::fs::read_to_string(path).map_err(|cause| PromptsError::Read {
         path: path.to_path_buf(),
-        source,
+        cause,
     })?;
     let ext = path
         .extension()

@@ -71,12 +71,12 @@ pub struct Scenario {
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
     /// The file could not be read.
-    #[error("--scenario {path}: cannot read the file: {source}")]
+    #[error("--scenario {path}: cannot read the file: {cause}")]
     Read {
         /// File.
         path: PathBuf,
-        /// Cause.
-        source: std::io::Error,
+        /// Cause (shown in the message, not chained: it would print twice).
+        cause: std::io::Error,
     },
     /// The file is not a valid scenario.
     #[error("--scenario {path}: {reason}")]
@@ -91,9 +91,9 @@ pub enum ScenarioError {
 impl Scenario {
     /// Reads and validates a scenario file.
     pub fn load(path: &Path) -> Result<Self, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+        let text = std::fs::read_to_string(path).map_err(|cause| ScenarioError::Read {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
         Self::parse(&text).map_err(|reason| ScenarioError::Invalid {
             path: path.to_path_buf(),

@@ -2,32 +2,6 @@
 
 use crate::harness::*;
 use gsai_load::mock::{FaultRates, MockConfig};
-use std::path::Path;
-use std::process::{Command, Output};
-
-fn bin(dir: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_gsai-load"));
-    c.current_dir(dir)
-        .args(args)
-        .env_remove("GSAI_HOST")
-        .env_remove("GSA_AUTH_TOKEN")
-        .env_remove("CHAT_MODEL");
-    c
-}
-
-async fn output(mut c: Command) -> Output {
-    tokio::task::spawn_blocking(move || c.output().expect("binary runs"))
-        .await
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 const RUN: &[&str] = &[
     "--headless",

@@ -4,6 +4,8 @@ use gsai_load::config::{Plan, Secret, WaitTime};
 use gsai_load::engine::{self, RunResult};
 use gsai_load::metrics::NameStats;
 use gsai_load::mock::{self, MockConfig, MockServer};
+use std::path::Path;
+use std::process::{Command, Output};
 use std::time::Duration;
 
 pub const TOKEN: &str = "sk-test-secret-7c1d";
@@ -59,4 +61,31 @@ pub fn failures_starting(r: &RunResult, prefix: &str) -> u64 {
 
 pub fn ms(us: u64) -> f64 {
     us as f64 / 1000.0
+}
+
+/// The binary, run in `dir` with `args`, without the seed's variables from the environment.
+pub fn bin(dir: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_gsai-load"));
+    c.current_dir(dir)
+        .args(args)
+        .env_remove("GSAI_HOST")
+        .env_remove("GSA_AUTH_TOKEN")
+        .env_remove("CHAT_MODEL");
+    c
+}
+
+/// Runs a command to completion off the async runtime.
+pub async fn output(mut c: Command) -> Output {
+    tokio::task::spawn_blocking(move || c.output().expect("binary runs"))
+        .await
+        .unwrap()
+}
+
+/// Its stdout and stderr, together.
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }

@@ -6,32 +6,8 @@ use crate::harness::*;
 use gsai_load::mock::{FaultRates, MockConfig};
 use gsai_load::report::{html, Extras};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
-
-fn bin(dir: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_gsai-load"));
-    c.current_dir(dir)
-        .args(args)
-        .env_remove("GSAI_HOST")
-        .env_remove("GSA_AUTH_TOKEN")
-        .env_remove("CHAT_MODEL");
-    c
-}
-
-async fn output(mut c: Command) -> Output {
-    tokio::task::spawn_blocking(move || c.output().expect("binary runs"))
-        .await
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// A headless run against `url` that stops after `n` requests.
 fn run_args<'a>(url: &'a str, n: &'a str) -> Vec<&'a str> {
