@@ -205,25 +205,61 @@
     badge.textContent = int(total);
   }
 
-  // Workers come from the `workers` field; empty means a single process.
+  // Workers come from the `workers` field (Locust's names); /config's `mode` says whether this
+  // is a master (workers expected) or a single process.
+  function isMaster() { return !!config && config.mode === 'master'; }
+  function bytes(n) {
+    if (!n) { return '–'; }
+    return n >= 1073741824 ? num(n / 1073741824, 2) + ' GiB' : num(n / 1048576, 0) + ' MiB';
+  }
+  function workerCommand() {
+    var port = config && config.master_port ? config.master_port : 5557;
+    return 'gsai-load --worker --master-host ' + (location.hostname || 'MASTER') + ' --master-port ' + port;
+  }
   function renderWorkers(s) {
     var workers = s.workers || [];
+    var master = isMaster();
+    $('fig-workers-box').hidden = !master;
+    $('fig-workers').textContent = int(s.worker_count);
+    var badge = $('worker-count');
+    badge.hidden = !master;
+    badge.textContent = int(s.worker_count);
     $('workers-empty').hidden = workers.length > 0;
     $('workers-wrap').hidden = workers.length === 0;
+    if (master && !workers.length) {
+      $('workers-empty-title').textContent = 'No worker connected yet';
+      $('workers-empty-text').textContent = 'This gsai-load is a master: tests run on its workers. ' +
+        'Start one or more workers; each appears here as it connects, and tests can start once one is here.';
+      $('workers-command').textContent = workerCommand();
+      $('workers-command').hidden = false;
+    }
     if (!workers.length) { return; }
-    var keys = Object.keys(workers[0]);
-    var head = document.querySelector('#workers-table thead tr');
-    head.textContent = '';
-    keys.forEach(function (k) {
-      var th = document.createElement('th');
-      th.textContent = k.replace(/_/g, ' ');
-      head.appendChild(th);
-    });
+    var missing = workers.filter(function (w) { return w.missing; }).length;
+    var summary = $('workers-summary');
+    summary.textContent = '';
+    var b = document.createElement('b');
+    b.textContent = int(s.worker_count) + (s.worker_count === 1 ? ' worker' : ' workers');
+    summary.appendChild(b);
+    summary.appendChild(document.createTextNode(' connected' +
+      (missing ? ', ' + int(missing) + ' missing' : '') + ' · ' + int(s.user_count) + ' users running'));
     var body = document.querySelector('#workers-table tbody');
     body.textContent = '';
     workers.forEach(function (w) {
       var tr = document.createElement('tr');
-      keys.forEach(function (k) { cell(tr, typeof w[k] === 'number' ? num(w[k]) : String(w[k])); });
+      if (w.missing) { tr.className = 'missing'; }
+      cell(tr, String(w.index));
+      cell(tr, w.id, 'text worker-id');
+      var st = cell(tr, '', 'text');
+      var pill = document.createElement('span');
+      pill.className = 'state';
+      pill.dataset.state = w.state;
+      pill.textContent = w.state;
+      st.appendChild(pill);
+      cell(tr, int(w.user_count));
+      cell(tr, num(w.cpu_usage, 1) + ' %');
+      cell(tr, bytes(w.memory_usage));
+      cell(tr, w.missing ? '–' : num(w.heartbeat_age_s, 1) + ' s ago');
+      cell(tr, int(w.requests));
       body.appendChild(tr);
     });
   }
@@ -354,6 +390,17 @@
       f.dataset.filled = '1';
     }
     $('start-error').hidden = true;
+    var hint = $('start-workers');
+    hint.hidden = !isMaster();
+    if (isMaster()) {
+      var n = last ? last.worker_count : 0;
+      hint.className = n ? 'hint' : 'hint warn';
+      hint.textContent = n
+        ? 'The users are spread over the ' + int(n) + (n === 1 ? ' connected worker.' : ' connected workers.')
+        : 'No worker is connected yet: start workers first (see the Workers tab).';
+      $('token-hint').textContent = 'Each worker uses its own token (GSA_AUTH_TOKEN or --token where it runs); ' +
+        'the master never sends one, and no token is ever sent to this page.';
+    }
     $('start-dialog').showModal();
   }
   function openEdit() {
@@ -404,7 +451,7 @@
   // A render right after an action, outside the once-a-second rhythm.
   poll.now = function () {
     getJSON('stats/requests').then(function (s) {
-      last = s; renderHeader(s); renderStats(s); renderFailures(s);
+      last = s; renderHeader(s); renderStats(s); renderFailures(s); renderWorkers(s);
     }).catch(function () {});
   };
 

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 pub mod outputs;
+pub mod web_mode;
 pub use outputs::Outputs;
 
 /// Exit status for bad usage or configuration.
@@ -40,7 +41,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<u8> {
         // Distributed mode (issue 5): --master / --worker.
         None if cli.dist.enabled() => crate::dist::run::main(cli.dist, cli.run).await,
         None if cli.run.headless => headless(cli.run).await,
-        None => web_ui(cli.run).await,
+        None => web_mode::serve(cli.run, web::Runner::Local, None).await,
     }
 }
 
@@ -170,118 +171,6 @@ pub(crate) fn check_writable(path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-// ---- Web UI mode (issue 4) -------------------------------------------------------------
-
-/// Serves the web UI until Ctrl-C (or `--autoquit` after an `--autostart` test), then prints
-/// the last test's summary and writes its outputs like a headless run.
-async fn web_ui(args: RunArgs) -> anyhow::Result<u8> {
-    if args.web.autoquit.is_some() && !args.web.autostart {
-        anyhow::bail!(
-            "--autoquit needs --autostart (it counts from the end of the autostarted test)"
-        );
-    }
-    let (template, defaults) = web_plan(&args)?;
-    let outputs = Outputs::new(args.json.as_deref(), &args.outputs);
-    outputs::check_paths(&outputs)?;
-    if template.token.is_none() {
-        eprintln!("warning: no token (GSA_AUTH_TOKEN or --token): requests are sent without an Authorization header");
-    }
-    let flags = &args.web;
-    let listener = tokio::net::TcpListener::bind((flags.web_host.as_str(), flags.web_port))
-        .await
-        .with_context(|| {
-            format!(
-                "--web-host {} --web-port {}: cannot listen there (is Locust or another gsai-load using the port? pick another with --web-port)",
-                flags.web_host, flags.web_port
-            )
-        })?;
-    let addr = listener
-        .local_addr()
-        .context("reading the web UI's address")?;
-    let controller = web::Controller::new(template, defaults);
-    let shutdown = CancellationToken::new();
-    let state = web::WebState {
-        controller: controller.clone(),
-        login: flags.web_login.clone(),
-    };
-    let server = tokio::spawn(web::serve(listener, state, shutdown.clone()));
-    let mut finished = controller.finished();
-    if flags.autostart {
-        controller
-            .swarm(web::StartRequest {
-                users: args.users,
-                spawn_rate: args.spawn_rate,
-                run_time: args.run_time,
-                ..web::StartRequest::default()
-            })
-            .context("--autostart with -u/-r/-t")?;
-    }
-    eprintln!(
-        "gsai-load {}: web UI at http://{addr}{} (Ctrl-C to quit)",
-        env!("CARGO_PKG_VERSION"),
-        if flags.web_login.is_some() {
-            " (login required)"
-        } else {
-            ""
-        }
-    );
-    let autoquit = async {
-        match (flags.autostart, flags.autoquit) {
-            (true, Some(secs)) => {
-                let _ = finished.wait_for(Option::is_some).await;
-                tokio::time::sleep(Duration::from_secs(secs)).await;
-            }
-            _ => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {
-            if controller.stop().is_ok() {
-                eprintln!("\nstopping: waiting for in-flight requests (up to --stop-timeout)...");
-                let mut done = controller.finished();
-                let _ = done.wait_for(|_| !controller.is_busy()).await;
-            }
-        }
-        _ = autoquit => {}
-    }
-    shutdown.cancel();
-    server
-        .await
-        .context("the web UI task failed")?
-        .context("serving the web UI failed")?;
-    match controller.finished().borrow().clone() {
-        Some(result) => outputs::finish_after(&result, controller.history_ticks(), &outputs),
-        None => Ok(0),
-    }
-}
-
-/// The web UI's plan template and form defaults. Host and model may be missing (the form
-/// supplies them); every other flag is validated now, so mistakes show at startup.
-fn web_plan(args: &RunArgs) -> anyhow::Result<(Plan, web::FormDefaults)> {
-    let given = |v: &Option<String>| {
-        v.as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-    };
-    let (host, model) = (given(&args.host), given(&args.model));
-    let mut flags = args.clone();
-    flags.host = Some(host.clone().unwrap_or_else(|| "http://host.invalid".into()));
-    flags.model = Some(model.clone().unwrap_or_else(|| "model".into()));
-    let template = flags.to_plan()?;
-    let defaults = web::FormDefaults {
-        users: args.users,
-        spawn_rate: args.spawn_rate,
-        host,
-        model,
-        run_time: args.run_time,
-        api: template.api,
-    };
-    Ok((template, defaults))
-}
-
-// ---- end of web UI mode ------------------------------------------------------------------
-
 async fn demo(args: DemoArgs) -> anyhow::Result<u8> {
     let token = "demo-token";
     let config = crate::mock::MockConfig {
@@ -318,6 +207,22 @@ async fn demo(args: DemoArgs) -> anyhow::Result<u8> {
     );
     mock.shutdown().await;
     Ok(code)
+}
+
+/// Ctrl-C, or SIGTERM (what `docker stop` and Kubernetes send).
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Raises the open-file limit to its hard maximum: every simulated user holds a connection.

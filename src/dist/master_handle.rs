@@ -1,15 +1,34 @@
-//! The handle of a distributed test: the same controls as the engine's
-//! [`crate::engine::RunHandle`], plus the workers' view and the master's log lines.
+//! The handle of one distributed test: the same controls as the engine's
+//! [`crate::engine::RunHandle`], plus the workers' view and the master's log lines; and the
+//! commands that the handles and the [`super::master::MasterNode`] send to the master's task.
 
-use super::master::MasterError;
+use super::master::{MasterError, MasterNode};
 use super::nodes::WorkerView;
+use crate::config::Plan;
 use crate::engine::{RunResult, Snapshot};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::sync::{mpsc, watch};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
 
-/// What the handle asks of the master task.
-pub(crate) enum Command {
+/// When a test starts its users.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartWhen {
+    /// At once, over the workers connected now (the web UI's start button).
+    Now,
+    /// Once `workers` workers are ready (`--expect-workers`); give up after `max_wait`
+    /// (`None`: wait until stopped).
+    AfterWorkers {
+        /// Workers to wait for.
+        workers: usize,
+        /// Longest wait.
+        max_wait: Option<Duration>,
+    },
+}
+
+/// What a test's handle asks of the master task.
+#[derive(Debug)]
+pub(crate) enum TestCommand {
     /// Stop the test.
     Stop,
     /// Change the number of users.
@@ -18,59 +37,100 @@ pub(crate) enum Command {
     Reset,
 }
 
+/// The channels through which a test reports, created by whoever starts it.
+pub(crate) struct TestChannels {
+    /// Once-a-second snapshots; dropped when the test is over.
+    pub snapshots: watch::Sender<Arc<Snapshot>>,
+    /// The outcome, sent once.
+    pub result: oneshot::Sender<Result<RunResult, MasterError>>,
+}
+
+/// What the master task is asked to do.
+pub(crate) enum Command {
+    /// Start test `id` (refused, with its result at once, while another test is on).
+    Start {
+        id: u64,
+        plan: Box<Plan>,
+        when: StartWhen,
+        channels: TestChannels,
+    },
+    /// A command for test `id`; ignored when that test is over.
+    Test { id: u64, cmd: TestCommand },
+    /// End the current test, tell every worker to quit, and end; `done` once that is on the wire.
+    Shutdown { done: Option<oneshot::Sender<()>> },
+}
+
 /// A cloneable means to stop a distributed test (e.g. from a signal handler).
 #[derive(Clone)]
-pub struct MasterStopper(pub(crate) mpsc::UnboundedSender<Command>);
+pub struct MasterStopper {
+    pub(crate) commands: mpsc::UnboundedSender<Command>,
+    pub(crate) id: u64,
+}
 
 impl MasterStopper {
     /// Stops the test, as [`MasterHandle::stop`].
     pub fn stop(&self) {
-        let _ = self.0.send(Command::Stop);
+        let _ = self.commands.send(Command::Test {
+            id: self.id,
+            cmd: TestCommand::Stop,
+        });
     }
 }
 
-/// Control and observation of a distributed test; the same shape as [`crate::engine::RunHandle`].
+/// Control and observation of one distributed test; the same shape as
+/// [`crate::engine::RunHandle`].
 pub struct MasterHandle {
+    pub(crate) id: u64,
     pub(crate) commands: mpsc::UnboundedSender<Command>,
     pub(crate) snapshots: watch::Receiver<Arc<Snapshot>>,
     pub(crate) workers: watch::Receiver<Arc<[WorkerView]>>,
     pub(crate) notes: Option<mpsc::UnboundedReceiver<String>>,
     pub(crate) local: SocketAddr,
-    pub(crate) task: tokio::task::JoinHandle<Result<RunResult, MasterError>>,
+    pub(crate) result: oneshot::Receiver<Result<RunResult, MasterError>>,
+    /// The session this test owns (a headless master): released with the test.
+    pub(crate) owned: Option<MasterNode>,
 }
 
 impl MasterHandle {
-    /// Stops the test: workers stop their users, report, and are released.
+    fn send(&self, cmd: TestCommand) {
+        let _ = self.commands.send(Command::Test { id: self.id, cmd });
+    }
+
+    /// Stops the test: workers stop their users and report.
     pub fn stop(&self) {
-        let _ = self.commands.send(Command::Stop);
+        self.send(TestCommand::Stop);
     }
 
     /// Changes the number of users (spread over the workers, paced at `spawn_rate`).
     pub fn set_users(&self, users: u64, spawn_rate: f64) {
-        let _ = self.commands.send(Command::SetUsers { users, spawn_rate });
+        self.send(TestCommand::SetUsers { users, spawn_rate });
     }
 
     /// Forgets statistics gathered so far (the test goes on).
     pub fn reset_stats(&self) {
-        let _ = self.commands.send(Command::Reset);
+        self.send(TestCommand::Reset);
     }
 
     /// A cloneable stopper.
     pub fn stopper(&self) -> MasterStopper {
-        MasterStopper(self.commands.clone())
+        MasterStopper {
+            commands: self.commands.clone(),
+            id: self.id,
+        }
     }
 
-    /// Once-a-second snapshots over all workers.
+    /// Once-a-second snapshots over all workers; the channel closes when the test is over.
     pub fn subscribe(&self) -> watch::Receiver<Arc<Snapshot>> {
         self.snapshots.clone()
     }
 
-    /// The workers, updated once a second.
+    /// The workers, updated once a second and whenever one joins or leaves.
     pub fn workers(&self) -> watch::Receiver<Arc<[WorkerView]>> {
         self.workers.clone()
     }
 
-    /// Log lines (workers joining, going missing, their exceptions); once.
+    /// Log lines (workers joining, going missing, their exceptions); once, and only from the
+    /// handle of a headless master (a [`MasterNode`] hands out its own).
     pub fn take_notes(&mut self) -> Option<mpsc::UnboundedReceiver<String>> {
         self.notes.take()
     }
@@ -80,11 +140,13 @@ impl MasterHandle {
         self.local
     }
 
-    /// Waits for the end of the test.
+    /// Waits for the end of the test. A headless master's handle then tells every worker to
+    /// quit and closes the port.
     pub async fn wait(self) -> Result<RunResult, MasterError> {
-        match self.task.await {
-            Ok(r) => r,
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        let r = self.result.await.unwrap_or(Err(MasterError::Gone));
+        if let Some(node) = &self.owned {
+            node.shutdown().await;
         }
+        r
     }
 }

@@ -10,6 +10,8 @@ pub mod args;
 pub mod locust_stats;
 pub mod master;
 pub mod master_handle;
+mod master_session;
+mod master_test;
 pub mod nodes;
 pub mod protocol;
 pub mod run;

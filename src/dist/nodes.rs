@@ -69,6 +69,13 @@ pub struct WorkerView {
     pub requests: u64,
 }
 
+impl WorkerView {
+    /// Whether a new test would give it users: connected, not missing, not gone for good.
+    pub fn available(&self) -> bool {
+        !self.missing && self.state != "quit"
+    }
+}
+
 /// All workers the master has heard of.
 #[derive(Debug, Default)]
 pub struct Nodes {
@@ -120,6 +127,17 @@ impl Nodes {
         v.into_iter().map(|n| n.id.clone()).collect()
     }
 
+    /// Makes the workers that stopped after the last test (and are still connected) take users
+    /// again, without waiting for their `client_ready`; forgets every worker's old share.
+    pub fn prepare_test(&mut self) {
+        for n in self.nodes.values_mut() {
+            n.assigned = 0;
+            if n.inactive && !n.missing && n.state != "quit" {
+                n.inactive = false;
+            }
+        }
+    }
+
     /// Counts one second of silence; returns the ids that just became missing.
     pub fn tick(&mut self) -> Vec<String> {
         let mut gone = Vec::new();
@@ -136,8 +154,8 @@ impl Nodes {
         gone
     }
 
-    /// Marks a worker missing; returns false if it already was, holds no users (stopped or
-    /// quit), or is unknown.
+    /// Marks a worker missing; returns true when it held users (they must go to others), false
+    /// if it already was missing, holds no users (stopped or quit), or is unknown.
     pub fn mark_missing(&mut self, id: &str) -> bool {
         match self.nodes.get_mut(id) {
             Some(n) if n.active() => {
@@ -146,6 +164,11 @@ impl Nodes {
                 n.assigned = 0;
                 n.in_flight = 0;
                 true
+            }
+            // A worker that had stopped and then left holds no users, but is gone all the same.
+            Some(n) if !n.missing && n.state != "quit" => {
+                n.missing = true;
+                false
             }
             _ => false,
         }
@@ -240,5 +263,30 @@ mod tests {
         assert!(!nodes.mark_missing("b"), "already missing");
         assert_eq!(nodes.register("b"), 1, "same index on re-registration");
         assert_eq!(nodes.active_ids().len(), 2);
+    }
+
+    #[test]
+    fn stopped_workers_take_users_in_the_next_test_and_quit_ones_do_not() {
+        let mut nodes = Nodes::default();
+        for id in ["a", "b", "c"] {
+            nodes.register(id);
+        }
+        for (id, state) in [("a", "stopped"), ("b", "quit")] {
+            let n = nodes.get_mut(id).unwrap();
+            n.state = state.into();
+            n.inactive = true;
+            n.assigned = 2;
+        }
+        assert_eq!(nodes.active_ids(), vec!["c".to_string()]);
+        nodes.prepare_test();
+        assert_eq!(nodes.active_ids(), vec!["a".to_string(), "c".to_string()]);
+        assert!(nodes.all().all(|n| n.assigned == 0), "old shares forgotten");
+        // A stopped worker that leaves holds no users (nothing to move) but shows as missing.
+        nodes.get_mut("a").unwrap().inactive = true;
+        assert!(!nodes.mark_missing("a"));
+        let views = nodes.views();
+        assert!(views[0].missing && !views[0].available());
+        assert!(!views[1].available(), "quit");
+        assert!(views[2].available());
     }
 }

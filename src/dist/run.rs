@@ -1,12 +1,15 @@
-//! Orchestration of the distributed roles for the binary: the headless master (live console,
-//! Ctrl-C, the same summary and outputs as a local run) and the worker process.
+//! Orchestration of the distributed roles for the binary: the master with its web UI (workers
+//! stay connected between tests), the headless master (live console, Ctrl-C, the same summary
+//! and outputs as a local run), and the worker process.
 
 use super::args::DistArgs;
-use super::master::{self, MasterConfig};
+use super::master::{self, MasterConfig, MasterNode, NodeConfig};
 use super::worker::{self, WorkerConfig};
+use crate::app::shutdown_signal;
 use crate::cli::RunArgs;
 use crate::config::Secret;
 use crate::report;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -19,12 +22,62 @@ pub async fn main(dist: DistArgs, args: RunArgs) -> anyhow::Result<u8> {
     }
 }
 
-async fn run_master(dist: DistArgs, args: RunArgs) -> anyhow::Result<u8> {
-    if !args.headless {
-        anyhow::bail!(
-            "the master runs headless for now (its web UI is not built yet): pass --headless (e.g. gsai-load --master --headless --expect-workers 4 -u 100 -r 10 -t 5m)"
-        );
+fn max_wait(dist: &DistArgs) -> Option<Duration> {
+    (!dist.expect_workers_max_wait.is_zero()).then_some(dist.expect_workers_max_wait)
+}
+
+fn print_notes(notes: Option<tokio::sync::mpsc::UnboundedReceiver<String>>) {
+    if let Some(mut notes) = notes {
+        tokio::spawn(async move {
+            while let Some(n) = notes.recv().await {
+                eprintln!("master: {n}");
+            }
+        });
     }
+}
+
+async fn run_master(dist: DistArgs, args: RunArgs) -> anyhow::Result<u8> {
+    if args.headless {
+        run_master_headless(dist, args).await
+    } else {
+        run_master_web(dist, args).await
+    }
+}
+
+/// The master with the web UI: workers join at any time and stay between tests; each test
+/// starts from the form (or `--autostart`, once `--expect-workers` are there).
+async fn run_master_web(dist: DistArgs, args: RunArgs) -> anyhow::Result<u8> {
+    let node = Arc::new(
+        MasterNode::bind(NodeConfig {
+            bind_host: dist.master_bind_host.clone(),
+            bind_port: dist.master_bind_port,
+            expect_workers: dist.expect_workers.max(1),
+        })
+        .await?,
+    );
+    eprintln!(
+        "master listening on {} for workers (gsai-load --worker --master-host HOST --master-port {})",
+        node.local_addr(),
+        node.local_addr().port()
+    );
+    print_notes(node.take_notes());
+    let gate = args.web.autostart.then(|| {
+        let node = node.clone();
+        let (expect, max) = (dist.expect_workers.max(1), max_wait(&dist));
+        Box::pin(async move {
+            eprintln!("--autostart: waiting for {expect} worker(s) (--expect-workers)");
+            node.wait_for_workers(expect, max).await?;
+            Ok(())
+        }) as crate::app::web_mode::Gate
+    });
+    let code =
+        crate::app::web_mode::serve(args, crate::web::Runner::Master(node.clone()), gate).await;
+    // Workers quit with the master, as under Locust.
+    node.shutdown().await;
+    code
+}
+
+async fn run_master_headless(dist: DistArgs, args: RunArgs) -> anyhow::Result<u8> {
     let plan = args.to_plan()?;
     let outputs = crate::app::outputs::Outputs::new(args.json.as_deref(), &args.outputs);
     let csv = crate::app::outputs::prepare(&outputs)?;
@@ -43,8 +96,7 @@ async fn run_master(dist: DistArgs, args: RunArgs) -> anyhow::Result<u8> {
         bind_port: dist.master_bind_port,
         plan,
         expect_workers: dist.expect_workers.max(1),
-        expect_workers_max_wait: (!dist.expect_workers_max_wait.is_zero())
-            .then_some(dist.expect_workers_max_wait),
+        expect_workers_max_wait: max_wait(&dist),
     };
     let mut handle = master::start(cfg).await?;
     eprintln!(
@@ -52,13 +104,7 @@ async fn run_master(dist: DistArgs, args: RunArgs) -> anyhow::Result<u8> {
         handle.local_addr(),
         handle.local_addr().port()
     );
-    if let Some(mut notes) = handle.take_notes() {
-        tokio::spawn(async move {
-            while let Some(n) = notes.recv().await {
-                eprintln!("master: {n}");
-            }
-        });
-    }
+    print_notes(handle.take_notes());
     let printer = (args.print_every > 0.0).then(|| {
         let every = Duration::from_secs_f64(args.print_every);
         let mut snaps = handle.subscribe();
@@ -140,20 +186,4 @@ async fn run_worker(dist: DistArgs, args: RunArgs) -> anyhow::Result<u8> {
     worker::run(cfg).await?;
     eprintln!("worker: done");
     Ok(0)
-}
-
-/// Ctrl-C, or SIGTERM (what `docker stop` and Kubernetes send).
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }

@@ -7,6 +7,8 @@
 
 use super::downloads::{self, Download};
 use super::state::{Controller, StartRequest, Started, UiState, View, WebError};
+use crate::dist::master::MasterError;
+use crate::dist::nodes::WorkerView;
 use crate::engine::StopReason;
 use crate::metrics::{NameStats, TimelinePoint};
 use crate::report::json;
@@ -29,7 +31,11 @@ fn failure(status: StatusCode, message: impl Into<String>) -> Response {
 
 fn web_error(e: WebError) -> Response {
     let status = match e {
-        WebError::NotRunning | WebError::Stopping => StatusCode::CONFLICT,
+        WebError::NotRunning
+        | WebError::Stopping
+        | WebError::Master(MasterError::NoWorkers { .. } | MasterError::Busy) => {
+            StatusCode::CONFLICT
+        }
         _ => StatusCode::BAD_REQUEST,
     };
     failure(status, e.to_string())
@@ -300,10 +306,40 @@ pub struct StatsResponse {
     current_ttft_percentiles: BTreeMap<&'static str, f64>,
     stats: Vec<StatsRow>,
     errors: Vec<ErrorRow>,
-    workers: Vec<Value>,
+    workers: Vec<WorkerRow>,
     worker_count: usize,
     /// The test's stage starts and warm-up, for the charts; `null` before its first point.
     phases: Option<Phases>,
+}
+
+/// One worker of `/stats/requests` (Locust's field names first, then ours).
+#[derive(Debug, Serialize)]
+pub struct WorkerRow {
+    id: String,
+    state: String,
+    user_count: u64,
+    /// Percent of one core.
+    cpu_usage: f64,
+    /// Resident memory, bytes (0 when the worker does not say).
+    memory_usage: u64,
+    index: u64,
+    heartbeat_age_s: f64,
+    missing: bool,
+    requests: u64,
+}
+
+fn worker_row(w: &WorkerView) -> WorkerRow {
+    WorkerRow {
+        id: w.id.clone(),
+        state: w.state.clone(),
+        user_count: w.users,
+        cpu_usage: r2(w.cpu_percent),
+        memory_usage: w.memory_bytes.unwrap_or(0),
+        index: w.index,
+        heartbeat_age_s: r2(w.heartbeat_age_s),
+        missing: w.missing,
+        requests: w.requests,
+    }
 }
 
 fn kind(view: &View, i: usize) -> (String, String) {
@@ -381,9 +417,22 @@ pub fn stats_response(view: &View) -> StatsResponse {
         current_ttft_percentiles: pct(p.ttft_p50_ms, p.ttft_p95_ms),
         stats,
         errors,
-        // Distributed mode (a later issue) fills this; the page renders whatever it holds.
-        workers: Vec::new(),
-        worker_count: 0,
+        workers: view
+            .workers
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .map(worker_row)
+            .collect(),
+        // Locust's count: the workers a test can use (missing ones and those that quit are
+        // listed but not counted).
+        worker_count: view
+            .workers
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .filter(|w| w.available())
+            .count(),
         phases: phases(view),
     }
 }
@@ -468,6 +517,8 @@ pub async fn config(State(c): State<Controller>) -> Json<Value> {
             "api": d.api,
         },
         "apis": ["openwebui", "openai"],
+        "mode": if c.runner().is_distributed() { "master" } else { "local" },
+        "master_port": c.runner().master_port(),
         "downloads": downloads::catalogue(),
     }))
 }
@@ -522,6 +573,7 @@ mod tests {
             stats: StatsSet::default(),
             rates: vec![super::super::Rates::default()],
             stop_reason: None,
+            workers: None,
         }
     }
 

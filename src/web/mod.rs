@@ -10,11 +10,13 @@ mod args;
 pub mod auth;
 pub mod downloads;
 mod rates;
+pub mod runner;
 pub mod state;
 
 pub use args::WebArgs;
 pub use auth::Login;
 pub use rates::Rates;
+pub use runner::{Runner, Running};
 pub use state::{Controller, FormDefaults, StartRequest, UiState};
 
 use axum::http::header;

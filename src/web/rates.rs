@@ -42,6 +42,19 @@ impl RateWindow {
         };
         let mut row: Vec<Counts> = stats.rows.iter().map(counts).collect();
         row.push(counts(&stats.total()));
+        // New rows (a master learns them from its workers' first reports) are appended before
+        // Aggregated: older samples had none of their requests.
+        if self
+            .samples
+            .back()
+            .is_some_and(|(_, last)| last.len() < row.len())
+        {
+            for (_, old) in &mut self.samples {
+                let total = old.pop().unwrap_or_default();
+                old.resize(row.len() - 1, Counts::default());
+                old.push(total);
+            }
+        }
         // Counts that went down mean the statistics were reset: start the window afresh.
         if let Some((_, last)) = self.samples.back() {
             let went_down = last.len() != row.len()
@@ -108,5 +121,14 @@ mod tests {
         assert_eq!(w.samples.len(), RATE_SAMPLES);
         assert_eq!(w.rates(0).rps, 10.0);
         assert_eq!(w.rates(7), Rates::default(), "unknown row");
+    }
+
+    #[test]
+    fn rows_that_appear_later_keep_the_window() {
+        let mut w = RateWindow::default();
+        w.push(1.0, &StatsSet::new(0));
+        w.push(2.0, &stats_with(10));
+        assert_eq!(w.rates(0).rps, 10.0, "the new row counted from zero");
+        assert_eq!(w.rates(1).rps, 10.0, "Aggregated");
     }
 }

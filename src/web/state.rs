@@ -1,5 +1,5 @@
-//! The web controller: owns the current test's [`RunHandle`] and the last [`RunResult`], and
-//! keeps, from the engine's once-a-second snapshots, the latest snapshot, the whole timeline and
+//! The web controller: owns the current test's handle ([`Running`]: a local engine run or a
+//! master's) and the last [`RunResult`], and keeps, from the engine's once-a-second snapshots, the latest snapshot, the whole timeline and
 //! a short window of per-row counts (for "current" rates per stats row).
 //!
 //! Everything lives behind one std `Mutex` held only for short, await-free sections: a spawned
@@ -7,8 +7,11 @@
 //! once the engine's snapshot channel closes.
 
 use super::rates::{RateWindow, Rates};
+use super::runner::{Runner, Running};
 use crate::config::Plan;
-use crate::engine::{self, EngineError, RunHandle, RunResult, RunState, Snapshot, StopReason};
+use crate::dist::master::MasterError;
+use crate::dist::nodes::WorkerView;
+use crate::engine::{EngineError, RunResult, RunState, Snapshot, StopReason};
 use crate::metrics::{RequestKind, StatsSet, TimelinePoint};
 use crate::report::history::{HistoryBuilder, HistoryTick};
 use crate::workload::ApiKind;
@@ -42,6 +45,9 @@ pub enum WebError {
     /// The engine refused the plan.
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// The master refused the test (no worker connected, ...).
+    #[error(transparent)]
+    Master(#[from] MasterError),
 }
 
 /// What the start form may set; everything else comes from the command line's plan.
@@ -101,7 +107,7 @@ struct Test {
     plan: Plan,
     started_unix_s: f64,
     /// Commands go here while the test runs; taken out when the watcher collects the result.
-    handle: Option<RunHandle>,
+    handle: Option<Running>,
     stop_requested: bool,
     latest: Arc<Snapshot>,
     timeline: Vec<TimelinePoint>,
@@ -120,6 +126,7 @@ struct Inner {
 
 struct Shared {
     template: Plan,
+    runner: Runner,
     defaults: FormDefaults,
     inner: Mutex<Inner>,
     finished: watch::Sender<Option<Arc<RunResult>>>,
@@ -168,6 +175,8 @@ pub struct View {
     pub rates: Vec<Rates>,
     /// Why the test ended, once it has.
     pub stop_reason: Option<StopReason>,
+    /// The master's workers (`None`: a single process).
+    pub workers: Option<Arc<[WorkerView]>>,
 }
 
 fn unix_now_s() -> f64 {
@@ -203,10 +212,16 @@ impl Controller {
     /// A controller whose tests use `template` (every setting from the command line) with the
     /// form's users, spawn rate, host, model, run time and API put in.
     pub fn new(template: Plan, defaults: FormDefaults) -> Self {
+        Self::with_runner(template, defaults, Runner::Local)
+    }
+
+    /// As [`Controller::new`], with tests started by `runner` (e.g. over a master's workers).
+    pub fn with_runner(template: Plan, defaults: FormDefaults, runner: Runner) -> Self {
         let (finished, _) = watch::channel(None);
         Self {
             shared: Arc::new(Shared {
                 template,
+                runner,
                 defaults,
                 inner: Mutex::new(Inner {
                     next_run_id: 1,
@@ -225,6 +240,11 @@ impl Controller {
     /// The form's prefilled values.
     pub fn defaults(&self) -> &FormDefaults {
         &self.shared.defaults
+    }
+
+    /// What runs the tests.
+    pub fn runner(&self) -> &Runner {
+        &self.shared.runner
     }
 
     /// Tells of every finished test's result.
@@ -248,7 +268,7 @@ impl Controller {
         }
         let plan = self.plan_for(&req)?;
         let run_id = inner.next_run_id;
-        let handle = engine::start(plan.clone())?;
+        let handle = self.shared.runner.start(plan.clone())?;
         inner.next_run_id += 1;
         let host = plan.host.clone();
         let snapshots = handle.subscribe();
@@ -321,6 +341,7 @@ impl Controller {
 
     /// What the UI shows now.
     pub fn view(&self) -> View {
+        let workers = self.shared.runner.workers();
         let inner = self.lock();
         let Some(t) = &inner.test else {
             return View {
@@ -336,6 +357,7 @@ impl Controller {
                 stats: StatsSet::default(),
                 rates: vec![Rates::default()],
                 stop_reason: None,
+                workers,
             };
         };
         let snap = &t.latest;
@@ -353,6 +375,7 @@ impl Controller {
                 stats: r.stats.clone(),
                 rates: average_rates(&r.stats),
                 stop_reason: Some(r.stop_reason),
+                workers,
             };
         }
         let state = match snap.state {
@@ -376,6 +399,7 @@ impl Controller {
                 .map(|i| t.rates.rates(i))
                 .collect(),
             stop_reason: None,
+            workers,
         }
     }
 
@@ -477,7 +501,14 @@ impl Controller {
                 .and_then(|t| t.handle.take())
         };
         let Some(handle) = handle else { return };
-        let result = Arc::new(handle.wait().await);
+        // A master that was shut down mid-test has no result to give: keep what was seen.
+        let result = match handle.wait().await {
+            Ok(r) => Arc::new(r),
+            Err(_) => match self.result() {
+                Some((r, _)) => r,
+                None => return,
+            },
+        };
         {
             let mut inner = self.lock();
             if let Some(t) = inner.test.as_mut().filter(|t| t.run_id == run_id) {

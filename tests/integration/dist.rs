@@ -9,16 +9,16 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_gsai-load");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_gsai-load");
 
 /// A child process whose stderr (and stdout) lines are collected as they come.
-struct Proc {
-    child: Child,
+pub(crate) struct Proc {
+    pub(crate) child: Child,
     lines: Arc<Mutex<Vec<String>>>,
 }
 
 impl Proc {
-    fn spawn(mut cmd: Command) -> Self {
+    pub(crate) fn spawn(mut cmd: Command) -> Self {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("process starts");
         let lines = Arc::new(Mutex::new(Vec::new()));
@@ -45,12 +45,12 @@ impl Proc {
         Self { child, lines }
     }
 
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         self.lines.lock().unwrap().join("\n")
     }
 
     /// Waits until a line contains `needle`; returns that line.
-    async fn wait_line(&self, needle: &str, limit: Duration) -> String {
+    pub(crate) async fn wait_line(&self, needle: &str, limit: Duration) -> String {
         let deadline = Instant::now() + limit;
         loop {
             if let Some(l) = self
@@ -72,7 +72,7 @@ impl Proc {
     }
 
     /// Waits for the exit status, killing the process at the deadline.
-    async fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+    pub(crate) async fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
         let deadline = Instant::now() + limit;
         loop {
             if let Some(s) = self.child.try_wait().expect("try_wait") {
@@ -96,7 +96,7 @@ impl Drop for Proc {
     }
 }
 
-fn clean(dir: &Path, args: &[&str]) -> Command {
+pub(crate) fn clean(dir: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(BIN);
     c.current_dir(dir)
         .args(args)
@@ -147,7 +147,7 @@ async fn master_on(dir: &Path, mock: &MockServer, port: u16, extra: &[&str]) -> 
     (p, port)
 }
 
-fn worker(dir: &Path, port: u16) -> Proc {
+pub(crate) fn worker(dir: &Path, port: u16) -> Proc {
     let port = port.to_string();
     let mut c = clean(
         dir,
@@ -583,7 +583,8 @@ async fn a_worker_joins_a_stock_locust_master() {
     mock.shutdown().await;
 }
 
-/// The container files pass exactly these arguments; the binary must accept them.
+/// The container files pass exactly these arguments; the binary must accept them, and the
+/// master must serve its web UI where the published port reaches it.
 #[test]
 fn compose_and_kubernetes_arguments_parse() {
     use clap::Parser;
@@ -611,6 +612,15 @@ fn compose_and_kubernetes_arguments_parse() {
             let cli = gsai_load::cli::Cli::try_parse_from(argv)
                 .unwrap_or_else(|e| panic!("{file}: {args:?} refused: {e}"));
             assert!(cli.dist.master || cli.dist.worker, "{file}: {args:?}");
+            if cli.dist.master {
+                // As the seed's Locust master: the web UI on 0.0.0.0:8089, reachable from the host.
+                assert!(!cli.run.headless, "{file}: the master serves the web UI");
+                assert_eq!(
+                    (cli.run.web.web_host.as_str(), cli.run.web.web_port),
+                    ("0.0.0.0", 8089),
+                    "{file}"
+                );
+            }
             found += 1;
         }
     }

@@ -1,4 +1,5 @@
-//! Integration tests: the engine, the binary and the web UI against the built-in mock on 127.0.0.1:0.
+//! Integration tests: the engine, the binary, the web UI and distributed mode against the
+//! built-in mock on 127.0.0.1:0.
 
 mod chromium;
 mod harness;
@@ -15,3 +16,4 @@ mod tls;
 mod web;
 mod web_cli;
 mod web_e2e;
+mod webmaster;

@@ -168,10 +168,15 @@ impl Browser {
     }
 
     async fn screenshot(&self, name: &str) -> PathBuf {
+        self.screenshot_as(&format!("web-e2e-{name}.png")).await
+    }
+
+    /// Saves a screenshot as `<target>/tmp/<file>`.
+    async fn screenshot_as(&self, file: &str) -> PathBuf {
         let v = self.cmd(Method::GET, "/screenshot", None).await;
         let png = base64_decode(v.as_str().expect("base64 PNG"));
         assert!(png.starts_with(b"\x89PNG"), "not a PNG");
-        let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("web-e2e-{name}.png"));
+        let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(file);
         std::fs::write(&path, png).expect("write screenshot");
         eprintln!("screenshot: {}", path.display());
         path
@@ -226,8 +231,8 @@ fn requests_in(table: &Value, name: &str) -> u64 {
         })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_page_starts_watches_and_stops_a_test_in_chromium() {
+/// chromedriver and Chromium, or `None` (and a message) when they are not installed.
+fn browser_tools() -> Option<(PathBuf, PathBuf)> {
     let tools = (
         tool("CHROMEDRIVER", &["chromedriver"]),
         tool(
@@ -244,6 +249,14 @@ async fn the_page_starts_watches_and_stops_a_test_in_chromium() {
         let msg = "chromium and chromedriver are needed (apt-get install chromium chromium-driver, or set CHROME_BIN and CHROMEDRIVER)";
         assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
         eprintln!("SKIPPED web e2e test: {msg}");
+        return None;
+    };
+    Some((chromedriver, chrome))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_starts_watches_and_stops_a_test_in_chromium() {
+    let Some((chromedriver, chrome)) = browser_tools() else {
         return;
     };
     let mock = start_mock(MockConfig {
@@ -383,6 +396,97 @@ async fn the_page_starts_watches_and_stops_a_test_in_chromium() {
         .js("return document.getElementById('workers-empty').hidden")
         .await;
     assert_eq!(workers, false, "single process: the placeholder shows");
+    drop(browser);
+    mock.shutdown().await;
+}
+
+/// A master with its web UI and two worker processes: the Workers tab lists both live, with
+/// their state and users, and the header counts them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workers_tab_shows_a_masters_workers_in_chromium() {
+    use crate::dist::{worker, Proc};
+    use crate::webmaster::{both_running, poll_stats, start_web_master};
+    let Some((chromedriver, chrome)) = browser_tools() else {
+        return;
+    };
+    let mock = start_mock(MockConfig {
+        ttft: Duration::from_millis(40),
+        itl: Duration::from_millis(4),
+        tokens: 20,
+        ..fast_config()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let m = start_web_master(dir.path(), &mock, &[]).await;
+    let browser = Browser::start(&chromedriver, &chrome).await;
+    browser.go(&format!("http://{}/#workers", m.web)).await;
+    // Before any worker: the tab says how to start one, and the form warns.
+    let command = browser
+        .wait_js(
+            "return document.getElementById('workers-command').textContent",
+            Duration::from_secs(10),
+            "the worker command",
+        )
+        .await;
+    let port = format!("--master-port {}", m.port);
+    assert!(command.as_str().unwrap().contains(&port), "{command}");
+    browser
+        .wait_js(
+            "return document.getElementById('start-dialog').open
+                && document.getElementById('start-workers').textContent.includes('No worker')",
+            Duration::from_secs(10),
+            "the start form's warning",
+        )
+        .await;
+    browser.click("#start-cancel").await;
+
+    let _workers: Vec<Proc> = (0..2).map(|_| worker(dir.path(), m.port)).collect();
+    browser
+        .wait_js(
+            "return document.getElementById('fig-workers').textContent === '2'",
+            Duration::from_secs(30),
+            "2 workers in the header",
+        )
+        .await;
+    browser.click("#btn-new").await;
+    browser.fill("#start-form [name=user_count]", "6").await;
+    browser.fill("#start-form [name=spawn_rate]", "6").await;
+    browser.click("#start-submit").await;
+    poll_stats(
+        m.web,
+        "both workers running",
+        Duration::from_secs(30),
+        |s| both_running(s) && s["user_count"] == 6,
+    )
+    .await;
+    browser.click(".tabs button[data-tab=workers]").await;
+    let rows = browser
+        .wait_js(
+            "const rows = Array.from(document.querySelectorAll('#workers-table tbody tr'))
+                .map(tr => Array.from(tr.cells).map(td => td.textContent));
+             return rows.length === 2 && rows.every(r => r[2] === 'running' && r[3] === '3') && rows;",
+            Duration::from_secs(20),
+            "two running workers with 3 users each",
+        )
+        .await;
+    eprintln!("workers tab: {rows}");
+    // Both workers' reports show in the request column before the picture is taken.
+    browser
+        .wait_js(
+            "return Array.from(document.querySelectorAll('#workers-table tbody tr'))
+                .every(tr => tr.cells[7].textContent !== '0' && tr.cells[5].textContent !== '–')",
+            Duration::from_secs(20),
+            "requests and memory of both workers",
+        )
+        .await;
+    let shot = browser.screenshot_as("web-master-workers.png").await;
+    assert!(shot.exists());
+    let r = crate::http::get(m.web, "/stop").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    poll_stats(m.web, "stopped", Duration::from_secs(30), |s| {
+        s["state"] == "stopped"
+    })
+    .await;
     drop(browser);
     mock.shutdown().await;
 }

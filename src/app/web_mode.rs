@@ -1,0 +1,137 @@
+//! Web UI mode for the binary, local or as a distributed master: serves the UI over a
+//! [`web::Runner`] until Ctrl-C or SIGTERM (or `--autoquit` after an `--autostart` test), then
+//! prints the last test's summary and writes its outputs like a headless run.
+
+use super::outputs::{self, Outputs};
+use crate::cli::RunArgs;
+use crate::config::Plan;
+use crate::dist::master::MasterError;
+use crate::web;
+use anyhow::Context;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// What `--autostart` waits for before starting (a master: its `--expect-workers`).
+pub type Gate = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
+
+/// Serves the web UI with tests run by `runner`; `gate` (if any) is awaited before an
+/// `--autostart` test starts. Returns the exit code of the last test (0 when none ran).
+pub async fn serve(args: RunArgs, runner: web::Runner, gate: Option<Gate>) -> anyhow::Result<u8> {
+    if args.web.autoquit.is_some() && !args.web.autostart {
+        anyhow::bail!(
+            "--autoquit needs --autostart (it counts from the end of the autostarted test)"
+        );
+    }
+    let (template, defaults) = web_plan(&args)?;
+    if runner.is_distributed() && template.max_requests.is_some() {
+        return Err(MasterError::MaxRequests.into());
+    }
+    let outputs = Outputs::new(args.json.as_deref(), &args.outputs);
+    outputs::check_paths(&outputs)?;
+    // A master never sends its token: only a local run uses it.
+    if template.token.is_none() && !runner.is_distributed() {
+        eprintln!("warning: no token (GSA_AUTH_TOKEN or --token): requests are sent without an Authorization header");
+    }
+    let flags = &args.web;
+    let listener = tokio::net::TcpListener::bind((flags.web_host.as_str(), flags.web_port))
+        .await
+        .with_context(|| {
+            format!(
+                "--web-host {} --web-port {}: cannot listen there (is Locust or another gsai-load using the port? pick another with --web-port)",
+                flags.web_host, flags.web_port
+            )
+        })?;
+    let addr = listener
+        .local_addr()
+        .context("reading the web UI's address")?;
+    let controller = web::Controller::with_runner(template, defaults, runner);
+    let shutdown = CancellationToken::new();
+    let state = web::WebState {
+        controller: controller.clone(),
+        login: flags.web_login.clone(),
+    };
+    let server = tokio::spawn(web::serve(listener, state, shutdown.clone()));
+    eprintln!(
+        "gsai-load {}: web UI at http://{addr}{} (Ctrl-C to quit)",
+        env!("CARGO_PKG_VERSION"),
+        if flags.web_login.is_some() {
+            " (login required)"
+        } else {
+            ""
+        }
+    );
+    // The autostarted test and, with --autoquit, the wait after it; never ends otherwise.
+    let session = async {
+        if !flags.autostart {
+            return std::future::pending().await;
+        }
+        if let Some(gate) = gate {
+            gate.await?;
+        }
+        let mut finished = controller.finished();
+        controller
+            .swarm(web::StartRequest {
+                users: args.users,
+                spawn_rate: args.spawn_rate,
+                run_time: args.run_time,
+                ..web::StartRequest::default()
+            })
+            .context("--autostart with -u/-r/-t")?;
+        match flags.autoquit {
+            Some(secs) => {
+                let _ = finished.wait_for(Option::is_some).await;
+                tokio::time::sleep(Duration::from_secs(secs)).await;
+                Ok(())
+            }
+            None => std::future::pending().await,
+        }
+    };
+    let ended: anyhow::Result<()> = tokio::select! {
+        _ = super::shutdown_signal() => {
+            if controller.stop().is_ok() {
+                eprintln!("\nstopping: waiting for in-flight requests (up to --stop-timeout)...");
+                let mut done = controller.finished();
+                let _ = done.wait_for(|_| !controller.is_busy()).await;
+            }
+            Ok(())
+        }
+        r = session => r,
+    };
+    shutdown.cancel();
+    server
+        .await
+        .context("the web UI task failed")?
+        .context("serving the web UI failed")?;
+    ended?;
+    match controller.finished().borrow().clone() {
+        Some(result) => outputs::finish_after(&result, controller.history_ticks(), &outputs),
+        None => Ok(0),
+    }
+}
+
+/// The web UI's plan template and form defaults. Host and model may be missing (the form
+/// supplies them); every other flag is validated now, so mistakes show at startup.
+fn web_plan(args: &RunArgs) -> anyhow::Result<(Plan, web::FormDefaults)> {
+    let given = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+    };
+    let (host, model) = (given(&args.host), given(&args.model));
+    let mut flags = args.clone();
+    flags.host = Some(host.clone().unwrap_or_else(|| "http://host.invalid".into()));
+    flags.model = Some(model.clone().unwrap_or_else(|| "model".into()));
+    let template = flags.to_plan()?;
+    let defaults = web::FormDefaults {
+        users: args.users,
+        spawn_rate: args.spawn_rate,
+        host,
+        model,
+        run_time: args.run_time,
+        api: template.api,
+    };
+    Ok((template, defaults))
+}
