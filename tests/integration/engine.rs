@@ -44,7 +44,7 @@ async fn timings_match_the_configured_delays() {
     // Tolerance: loopback plus timer granularity (1 ms ticks) plus a loaded CI machine.
     let ttft_p50 = ms(t.ttft_us.quantile(0.5).unwrap());
     assert!(
-        (100.0..=115.0).contains(&ttft_p50),
+        (100.0..=125.0).contains(&ttft_p50),
         "TTFT p50 {ttft_p50} ms"
     );
     assert!(
@@ -53,11 +53,11 @@ async fn timings_match_the_configured_delays() {
     );
     let e2e_p50 = ms(t.e2e_us.quantile(0.5).unwrap());
     assert!(
-        (190.0..=215.0).contains(&e2e_p50),
+        (190.0..=230.0).contains(&e2e_p50),
         "E2E p50 {e2e_p50} ms (100 + 9 × 10)"
     );
     let tpot_p50 = ms(t.tpot_us.quantile(0.5).unwrap());
-    assert!((9.5..=12.0).contains(&tpot_p50), "TPOT p50 {tpot_p50} ms");
+    assert!((9.5..=13.0).contains(&tpot_p50), "TPOT p50 {tpot_p50} ms");
     let itl_p50 = ms(t.itl_us.quantile(0.5).unwrap());
     assert!((9.5..=12.0).contains(&itl_p50), "ITL p50 {itl_p50} ms");
     let ttfb_p50 = ms(t.ttfb_us.quantile(0.5).unwrap());

@@ -24,8 +24,12 @@ async fn open_loop_constant_rate_holds_its_schedule() {
     assert_eq!(t.failures, 0);
     assert_eq!(mock.counters().requests, t.requests);
     assert_eq!(t.schedule_lag_us.count(), t.requests);
+    // Loose bounds: the test binary runs other tests (browsers, worker processes) beside this
+    // one on 2 cores; the benchmark in the README measures the real figure (p99 2.2 ms).
+    let lag_p50 = ms(t.schedule_lag_us.quantile(0.5).unwrap());
     let lag_p99 = ms(t.schedule_lag_us.quantile(0.99).unwrap());
-    assert!(lag_p99 < 20.0, "schedule lag p99 {lag_p99} ms");
+    assert!(lag_p50 < 5.0, "schedule lag p50 {lag_p50} ms");
+    assert!(lag_p99 < 50.0, "schedule lag p99 {lag_p99} ms");
     assert_eq!(t.ttft_intended_us.count(), t.requests);
     assert!(t.ttft_intended_us.quantile(0.5) >= t.ttft_us.quantile(0.5));
     mock.shutdown().await;
@@ -243,7 +247,9 @@ async fn sweep_finds_the_capacity_of_a_mock_with_a_known_one() {
     .await;
     let mut p = plan(&mock, 1, 0);
     p.arrival = Arrival::Constant;
-    p.slo = vec!["ttft<100ms".parse().unwrap()];
+    // Below capacity TTFT stays near 50 ms; 7 % above it the queue pushes most TTFTs past
+    // 150 ms within a 2 s step. The margin keeps a loaded CI machine from failing good steps.
+    p.slo = vec!["ttft<150ms".parse().unwrap()];
     let spec = gsai_load::sweep::SweepSpec {
         start_rate: 10.0,
         max_rate: 200.0,
