@@ -204,11 +204,14 @@ async fn swarm_watch_edit_stop_and_download() {
     let h2 = seen
         .keep(get(addr, &format!("/stats/history?since={newest}")).await)
         .json();
-    assert!(h2["points"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|p| p["unix_s"].as_f64().unwrap() > newest));
+    assert!(
+        h2["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["unix_s"].as_f64().unwrap() > newest),
+        "since={newest}: {h2}\nfirst call: {h}"
+    );
 
     let llm = seen.keep(get(addr, "/stats/llm").await).json();
     assert!(
