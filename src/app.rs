@@ -47,11 +47,20 @@ pub async fn main(cli: Cli) -> anyhow::Result<u8> {
 
 async fn headless(args: RunArgs) -> anyhow::Result<u8> {
     let plan = args.to_plan()?;
-    if plan.token.is_none() {
-        eprintln!("warning: no token (GSA_AUTH_TOKEN or --token): requests are sent without an Authorization header");
-    }
+    warn_about(&plan, true);
     let outputs = Outputs::new(args.json.as_deref(), &args.outputs);
     run_test(plan, args.print_every, &outputs).await
+}
+
+/// Says on stderr what in a plan a person may not have meant: no token (when this process sends
+/// the requests), or certificates not checked.
+pub(crate) fn warn_about(plan: &Plan, sends_requests: bool) {
+    if sends_requests && plan.token.is_none() {
+        eprintln!("warning: no token (GSA_AUTH_TOKEN or --token): requests are sent without an Authorization header");
+    }
+    if plan.tls.insecure {
+        eprintln!("warning: --insecure: https certificates are not checked (use --ca-cert FILE to trust a private CA instead)");
+    }
 }
 
 /// Runs a plan headless: live console, Ctrl-C to stop, summary and outputs at the end.

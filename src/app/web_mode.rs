@@ -31,9 +31,7 @@ pub async fn serve(args: RunArgs, runner: web::Runner, gate: Option<Gate>) -> an
     let outputs = Outputs::new(args.json.as_deref(), &args.outputs);
     outputs::check_paths(&outputs)?;
     // A master never sends its token: only a local run uses it.
-    if template.token.is_none() && !runner.is_distributed() {
-        eprintln!("warning: no token (GSA_AUTH_TOKEN or --token): requests are sent without an Authorization header");
-    }
+    super::warn_about(&template, !runner.is_distributed());
     let flags = &args.web;
     let listener = tokio::net::TcpListener::bind((flags.web_host.as_str(), flags.web_port))
         .await
