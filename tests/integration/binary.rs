@@ -1,7 +1,7 @@
 //! The real binary: `.env` and flag precedence, exit codes, errors, and that the token never shows.
 
 use crate::harness::*;
-use gsai_load::mock::{FaultRates, MockConfig};
+use gsai_load::mock::MockConfig;
 
 const RUN: &[&str] = &[
     "--headless",
@@ -65,14 +65,7 @@ async fn dotenv_gives_host_token_and_model_and_the_token_never_shows() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exit_code_1_when_requests_fail_and_failures_are_listed() {
-    let mock = start_mock(MockConfig {
-        faults: FaultRates {
-            http_500: 1.0,
-            ..Default::default()
-        },
-        ..fast_config()
-    })
-    .await;
+    let mock = start_mock_failing(1.0).await;
     let dir = tempfile::tempdir().unwrap();
     let url = mock.base_url();
     let o = output(bin(

@@ -28,6 +28,18 @@ pub async fn start_mock(config: MockConfig) -> MockServer {
         .expect("mock starts on 127.0.0.1:0")
 }
 
+/// A mock (as [`fast_config`]) whose chat requests fail with HTTP 500 at probability `p`.
+pub async fn start_mock_failing(p: f64) -> MockServer {
+    start_mock(MockConfig {
+        faults: gsai_load::mock::FaultRates {
+            http_500: p,
+            ..Default::default()
+        },
+        ..fast_config()
+    })
+    .await
+}
+
 /// A plan against `mock`: no wait, stops after `max_requests`.
 pub fn plan(mock: &MockServer, users: u64, max_requests: u64) -> Plan {
     let mut p = Plan::new(mock.base_url(), "test-model");

@@ -4,7 +4,7 @@
 use crate::harness::*;
 use gsai_load::config::{Arrival, WaitTime};
 use gsai_load::engine::StopReason;
-use gsai_load::mock::{FaultRates, MockConfig};
+use gsai_load::mock::MockConfig;
 use gsai_load::workload::scenario::Scenario;
 use std::io::Write;
 use std::time::Duration;
@@ -134,14 +134,7 @@ async fn warmup_requests_are_executed_but_excluded_exactly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_failures_aborts_with_a_reason() {
-    let mock = start_mock(MockConfig {
-        faults: FaultRates {
-            http_500: 1.0,
-            ..Default::default()
-        },
-        ..fast_config()
-    })
-    .await;
+    let mock = start_mock_failing(1.0).await;
     let mut p = plan(&mock, 2, 0);
     p.max_requests = None;
     p.wait = WaitTime::Constant { s: 0.01 };

@@ -4,7 +4,6 @@
 
 use crate::chromium::{chromium, dump_dom, screenshot};
 use crate::harness::*;
-use gsai_load::mock::{FaultRates, MockConfig};
 use gsai_load::report::{html, Extras};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -46,14 +45,7 @@ const CSV_FILES: [&str; 5] = [
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slo_counts_good_requests_and_failures_never_count() {
-    let mock = start_mock(MockConfig {
-        faults: FaultRates {
-            http_500: 0.3,
-            ..Default::default()
-        },
-        ..fast_config()
-    })
-    .await;
+    let mock = start_mock_failing(0.3).await;
     // TTFT is about 5 ms: every success meets 1 s, none meets 1 µs.
     let mut p = plan(&mock, 2, 40);
     p.slo = vec!["ttft<1s".parse().unwrap(), "e2e<=10s".parse().unwrap()];
@@ -75,14 +67,7 @@ async fn slo_counts_good_requests_and_failures_never_count() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_writes_csv_json_html_and_report_rebuilds_them_exactly() {
-    let mock = start_mock(MockConfig {
-        faults: FaultRates {
-            http_500: 0.2,
-            ..Default::default()
-        },
-        ..fast_config()
-    })
-    .await;
+    let mock = start_mock_failing(0.2).await;
     let dir = tempfile::tempdir().unwrap();
     let url = mock.base_url();
     let mut args = run_args(&url, "30");
@@ -185,14 +170,7 @@ async fn a_run_writes_csv_json_html_and_report_rebuilds_them_exactly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thresholds_and_failures_decide_the_exit_code() {
-    let mock = start_mock(MockConfig {
-        faults: FaultRates {
-            http_500: 1.0,
-            ..Default::default()
-        },
-        ..fast_config()
-    })
-    .await;
+    let mock = start_mock_failing(1.0).await;
     let dir = tempfile::tempdir().unwrap();
     let url = mock.base_url();
     for (extra, code) in [
@@ -333,14 +311,7 @@ async fn html_report_renders_in_headless_chromium() {
     let Some(exe) = chromium("html_report_renders_in_headless_chromium") else {
         return;
     };
-    let mock = start_mock(MockConfig {
-        faults: FaultRates {
-            http_500: 0.05,
-            ..Default::default()
-        },
-        ..fast_config()
-    })
-    .await;
+    let mock = start_mock_failing(0.05).await;
     let mut p = plan(&mock, 4, 1_000_000);
     p.wait = gsai_load::config::WaitTime::Constant { s: 0.02 };
     p.run_time = Some(Duration::from_secs(4));
