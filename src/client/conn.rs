@@ -3,6 +3,7 @@
 //! or a Locust user does, so no pool lock sits on the request path; and the user's own task
 //! drives that connection (no task of its own), so reading a response wakes no other thread.
 
+use crate::metrics::FailureKind;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::client::conn::http1::SendRequest;
@@ -57,6 +58,29 @@ pub enum ConnectError {
     /// HTTP handshake failed.
     #[error("HTTP handshake failed: {0}")]
     Http(#[from] hyper::Error),
+}
+
+impl ConnectError {
+    /// The failure kind this error counts as. Running out of file descriptors or local ports
+    /// is the generator's limit, not the server's, so it is told apart.
+    pub fn failure_kind(&self) -> FailureKind {
+        match self {
+            ConnectError::Tcp { source, .. } if is_local_resource(source) => {
+                FailureKind::LocalResource
+            }
+            ConnectError::Tcp { .. } | ConnectError::Http(_) => FailureKind::Connect,
+            ConnectError::Tls { .. } | ConnectError::ServerName { .. } => FailureKind::Tls,
+        }
+    }
+}
+
+/// True when `e` is a limit of this machine: too many open files (per process or system-wide),
+/// no free local port, or no buffer space.
+pub fn is_local_resource(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::EADDRNOTAVAIL | libc::ENOBUFS | libc::ENOMEM)
+    )
 }
 
 /// A parsed base URL and the means to connect to it.

@@ -13,7 +13,7 @@ use stream::Stream;
 pub use tls::{TlsError, TlsOptions};
 pub use tokens::Tokenizer;
 
-use crate::metrics::{Outcome, RequestRecord, TokenSource};
+use crate::metrics::{Failure, FailureKind, Outcome, RequestRecord, TokenSource};
 use crate::sse::SseParser;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -196,7 +196,10 @@ impl UserClient {
                 return fail_now(
                     kind,
                     Instant::now(),
-                    "Request failed: the new connection closed at once".into(),
+                    Failure::new(
+                        FailureKind::Connect,
+                        "Request failed: the new connection closed at once",
+                    ),
                 );
             }
         }
@@ -221,11 +224,18 @@ impl UserClient {
         let began = Instant::now();
         match tokio::time::timeout(limit, shared.target.connect()).await {
             Ok(Ok(c)) => Ok((c, began.elapsed())),
-            Ok(Err(e)) => Err(fail_now(kind, began, format!("Request failed: {e}"))),
+            Ok(Err(e)) => Err(fail_now(
+                kind,
+                began,
+                Failure::new(e.failure_kind(), format!("Request failed: {e}")),
+            )),
             Err(_) => Err(fail_now(
                 kind,
                 began,
-                format!("Request failed: connect timed out after {}", fmt_d(limit)),
+                Failure::new(
+                    FailureKind::Timeout,
+                    format!("Request failed: connect timed out after {}", fmt_d(limit)),
+                ),
             )),
         }
     }
@@ -247,7 +257,8 @@ impl UserClient {
             Ok(u) => u,
             Err(_) => {
                 let msg = format!("Request failed: invalid path '{}'", spec.path);
-                return (fail_now(kind, Instant::now(), msg), true);
+                let f = Failure::new(FailureKind::Internal, msg);
+                return (fail_now(kind, Instant::now(), f), true);
             }
         };
         *req.headers_mut() = spec.headers.clone();
@@ -260,10 +271,11 @@ impl UserClient {
         let resp = match timeout_at(headers_deadline.into(), sender.send_request(req)).await {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => {
-                return (
-                    self.finish_fail(rec, format!("Request failed: {}", error_chain(&e))),
-                    false,
-                )
+                let f = Failure::new(
+                    FailureKind::Connect,
+                    format!("Request failed: {}", error_chain(&e)),
+                );
+                return (self.finish_fail(rec, f), false);
             }
             Err(_) => {
                 let which = if headers_deadline == total_deadline {
@@ -280,7 +292,8 @@ impl UserClient {
                     "Request failed: timed out waiting for response headers ({which} limit {})",
                     fmt_d(limit)
                 );
-                return (self.finish_fail(rec, msg), false);
+                let f = Failure::new(FailureKind::Timeout, msg);
+                return (self.finish_fail(rec, f), false);
             }
         };
         let now = Instant::now();
@@ -299,9 +312,9 @@ impl UserClient {
                 read_excerpt(&mut body, now + t.idle.min(Duration::from_secs(5)), 2048).await;
             rec.content_bytes = excerpt.len() as u64;
             let msg = status_message(status.as_u16(), &excerpt, spec);
-            let msg = self.redact(msg);
+            let f = Failure::new(FailureKind::HttpStatus, msg);
             rec.end = Instant::now();
-            rec.outcome = Outcome::Failure(msg);
+            rec.outcome = Outcome::Failure(self.redact(f));
             return (rec, !sender.is_closed());
         }
 
@@ -335,11 +348,14 @@ impl UserClient {
                         continue;
                     }
                     reusable = false;
-                    transport_failure = Some(if idle_deadline == total_deadline {
-                        format!("Request failed: total time limit {} exceeded", fmt_d(t.total))
-                    } else {
-                        format!("Request failed: no data for {} (idle limit)", fmt_d(t.idle))
-                    });
+                    transport_failure = Some(Failure::new(
+                        FailureKind::Timeout,
+                        if idle_deadline == total_deadline {
+                            format!("Request failed: total time limit {} exceeded", fmt_d(t.total))
+                        } else {
+                            format!("Request failed: no data for {} (idle limit)", fmt_d(t.idle))
+                        },
+                    ));
                     break;
                 }
             };
@@ -348,9 +364,12 @@ impl UserClient {
                 None => break,
                 Some(Err(e)) => {
                     reusable = false;
-                    transport_failure = Some(format!(
-                        "Request failed: connection closed mid-stream ({})",
-                        error_chain(&e)
+                    transport_failure = Some(Failure::new(
+                        FailureKind::IncompleteStream,
+                        format!(
+                            "Request failed: connection closed mid-stream ({})",
+                            error_chain(&e)
+                        ),
                     ));
                     break;
                 }
@@ -365,7 +384,10 @@ impl UserClient {
                 continue;
             }
             if let Err(e) = self.parser.feed(&data, |ev| stream.on_event(ev.data)) {
-                stream.failure = Some(format!("Invalid SSE stream: {e}"));
+                stream.failure = Some(Failure::new(
+                    FailureKind::MalformedEvent,
+                    format!("Invalid SSE stream: {e}"),
+                ));
             }
             if stream.failure.is_some() {
                 // Do not wait for the rest of a stream we already failed.
@@ -387,19 +409,25 @@ impl UserClient {
             None
         } else if !done {
             Some(if rec.first_event.is_none() && !is_sse {
-                "Response was not an SSE stream (no data events; expected Content-Type text/event-stream)".to_string()
+                Failure::new(FailureKind::MalformedEvent, "Response was not an SSE stream (no data events; expected Content-Type text/event-stream)")
             } else if rec.first_event.is_none() {
-                "Stream ended without any event".to_string()
+                Failure::new(
+                    FailureKind::IncompleteStream,
+                    "Stream ended without any event",
+                )
             } else {
-                "Stream ended without [DONE]".to_string()
+                Failure::new(FailureKind::IncompleteStream, "Stream ended without [DONE]")
             })
         } else if rec.token_events == 0 {
-            Some("Completion had no tokens".to_string())
+            Some(Failure::new(
+                FailureKind::NoTokens,
+                "Completion had no tokens",
+            ))
         } else {
             None
         };
-        if let Some(msg) = failure {
-            rec.outcome = Outcome::Failure(self.redact(msg));
+        if let Some(f) = failure {
+            rec.outcome = Outcome::Failure(self.redact(f));
             return (rec, reusable);
         }
         if spec.streaming {
@@ -413,25 +441,25 @@ impl UserClient {
         }
         (rec, reusable)
     }
-    fn finish_fail(&mut self, mut rec: RequestRecord, msg: String) -> RequestRecord {
+    fn finish_fail(&mut self, mut rec: RequestRecord, f: Failure) -> RequestRecord {
         rec.end = Instant::now();
-        rec.outcome = Outcome::Failure(self.redact(msg));
+        rec.outcome = Outcome::Failure(self.redact(f));
         rec
     }
 
-    fn redact(&self, msg: String) -> String {
-        match &self.shared.secret {
-            Some(s) if !s.is_empty() && msg.contains(s.as_str()) => {
-                msg.replace(s.as_str(), "[redacted]")
+    fn redact(&self, mut f: Failure) -> Failure {
+        if let Some(s) = &self.shared.secret {
+            if !s.is_empty() && f.message.contains(s.as_str()) {
+                f.message = f.message.replace(s.as_str(), "[redacted]");
             }
-            _ => msg,
         }
+        f
     }
 }
 
-fn fail_now(kind: usize, began: Instant, msg: String) -> RequestRecord {
+fn fail_now(kind: usize, began: Instant, f: Failure) -> RequestRecord {
     // Connection failures have no request start; they are timed from the connect attempt.
-    RequestRecord::bare(kind, began, Instant::now(), Outcome::Failure(msg))
+    RequestRecord::bare(kind, began, Instant::now(), Outcome::Failure(f))
 }
 
 fn fmt_d(d: Duration) -> String {

@@ -2,6 +2,7 @@
 //! first and last token, inter-token gaps, usage, a stream error, `[DONE]`).
 
 use super::chunk;
+use crate::metrics::{Failure, FailureKind};
 use std::ops::ControlFlow;
 use std::time::Instant;
 
@@ -14,7 +15,7 @@ pub(super) struct Stream<'a> {
     pub(super) token_events: u32,
     pub(super) usage_tokens: Option<u64>,
     pub(super) done_at: Option<Instant>,
-    pub(super) failure: Option<String>,
+    pub(super) failure: Option<Failure>,
     pub(super) lenient: bool,
     pub(super) itl_us: &'a mut Vec<u32>,
     pub(super) text: &'a mut String,
@@ -34,12 +35,18 @@ impl Stream<'_> {
             Ok(info) => info,
             Err(_) if self.lenient => return ControlFlow::Continue(()),
             Err(e) => {
-                self.failure = Some(format!("Invalid JSON in SSE event: {e}"));
+                self.failure = Some(Failure::new(
+                    FailureKind::MalformedEvent,
+                    format!("Invalid JSON in SSE event: {e}"),
+                ));
                 return ControlFlow::Break(());
             }
         };
         if let Some(msg) = info.error {
-            self.failure = Some(format!("Stream error: {msg}"));
+            self.failure = Some(Failure::new(
+                FailureKind::StreamError,
+                format!("Stream error: {msg}"),
+            ));
             return ControlFlow::Break(());
         }
         if let Some(n) = info.completion_tokens {

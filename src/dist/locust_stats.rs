@@ -8,7 +8,9 @@
 //! entries allow: counts, response-time buckets, failures.
 
 use super::protocol::{as_f64, as_u64, get, map, GSAI_PROTOCOL};
-use crate::metrics::{FailureEntry, FailureKey, Metric, NameStats, RequestKind, StatsSet};
+use crate::metrics::{
+    FailureEntry, FailureKey, FailureKind, Metric, NameStats, RequestKind, StatsSet,
+};
 use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use hdrhistogram::Histogram;
 use rmpv::Value;
@@ -307,6 +309,7 @@ pub fn encode_exact(kinds: &[RequestKind], delta: &StatsSet, in_flight: u64) -> 
                 Value::from(e.count),
                 Value::F64(e.first_seen_unix_s),
                 Value::F64(e.last_seen_unix_s),
+                Value::from(k.cause.as_str()),
             ]))
         })
         .collect();
@@ -446,9 +449,11 @@ fn decode_exact(g: &Value, index: &mut KindIndex) -> Result<(StatsSet, u64), Sta
         let a = f.as_array().ok_or_else(|| shape("gsai.failures entry"))?;
         let s = |i: usize| a.get(i).and_then(Value::as_str).unwrap_or_default();
         let kind = index.index(s(0), s(1));
+        let cause = FailureKind::parse(s(6)).unwrap_or_else(|| FailureKind::from_message(s(2)));
         add_failure(
             &mut set,
             kind,
+            cause,
             s(2),
             FailureEntry {
                 count: a.get(3).and_then(as_u64).unwrap_or(0),
@@ -461,12 +466,19 @@ fn decode_exact(g: &Value, index: &mut KindIndex) -> Result<(StatsSet, u64), Sta
     Ok((set, in_flight))
 }
 
-fn add_failure(set: &mut StatsSet, kind: usize, message: &str, e: FailureEntry) {
+fn add_failure(
+    set: &mut StatsSet,
+    kind: usize,
+    cause: FailureKind,
+    message: &str,
+    e: FailureEntry,
+) {
     row_at(set, kind);
     let mut one = StatsSet::new(0);
     one.failures.insert(
         FailureKey {
             kind,
+            cause,
             message: message.into(),
         },
         e,
@@ -518,10 +530,12 @@ fn from_entries(data: &Value, index: &mut KindIndex) -> Result<StatsSet, StatsWi
     {
         let kind = index.index(&text(err, "method"), &text(err, "name"));
         let seen = |k: &str| get(err, k).and_then(as_f64).unwrap_or(0.0);
+        let message = text(err, "error");
         add_failure(
             &mut set,
             kind,
-            &text(err, "error"),
+            FailureKind::from_message(&message),
+            &message,
             FailureEntry {
                 count: get(err, "occurrences").and_then(as_u64).unwrap_or(0),
                 first_seen_unix_s: seen("first_seen"),

@@ -47,6 +47,7 @@ fn stats_report_matches_locust_bytes() {
     delta.failures.insert(
         FailureKey {
             kind: 0,
+            cause: crate::metrics::FailureKind::HttpStatus,
             message: "Received status code: 500".into(),
         },
         FailureEntry {
@@ -101,7 +102,10 @@ fn stats_report_matches_locust_bytes() {
 fn record(set: &mut StatsSet, i: u64) {
     let t0 = Instant::now();
     let outcome = if i.is_multiple_of(11) {
-        Outcome::Failure(format!("Received status code: {}", 500 + i % 2))
+        Outcome::Failure(crate::metrics::Failure::new(
+            crate::metrics::FailureKind::HttpStatus,
+            format!("Received status code: {}", 500 + i % 2),
+        ))
     } else {
         Outcome::Success
     };

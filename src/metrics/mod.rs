@@ -7,12 +7,14 @@
 //! microseconds (tokens for `output_tokens`), with 3 significant digits, merged with `add`;
 //! percentiles are computed only when a report asks.
 
+mod failure;
 mod metric;
 mod record;
 mod shards;
 mod stats;
 mod timeline;
 
+pub use failure::{Failure, FailureKind};
 pub use metric::{Metric, MetricSummary};
 pub use record::{Outcome, RequestRecord, TokenSource};
 pub use shards::{ShardedRecorder, SloCheck};

@@ -1,5 +1,6 @@
 //! The record one request leaves behind: its timestamps, token count and outcome.
 
+use super::Failure;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
@@ -47,9 +48,9 @@ impl TokenSource {
 pub enum Outcome {
     /// Counted as a success.
     Success,
-    /// Counted as a failure; the message names the cause and is the grouping key of the
-    /// failures table (so it must not contain per-request values such as ids).
-    Failure(String),
+    /// Counted as a failure: its kind and the message that names the cause (the grouping key
+    /// of the failures table, so it must not contain per-request values such as ids).
+    Failure(Failure),
     /// Cut off when the test stopped (after `--stop-timeout`); neither success nor failure.
     Cancelled,
 }

@@ -1,6 +1,6 @@
 //! Statistics per request kind (a stats row) and the failures table, mergeable with `merge`.
 
-use super::{Metric, Outcome, RequestRecord, TokenSource};
+use super::{FailureKind, Metric, Outcome, RequestRecord, TokenSource};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -271,11 +271,13 @@ impl NameStats {
     }
 }
 
-/// The failures table's key: request kind and message.
+/// The failures table's key: request kind, failure kind and message.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct FailureKey {
     /// Index of the request kind.
     pub kind: usize,
+    /// What kind of failure (the message names its details).
+    pub cause: FailureKind,
     /// Failure message (names the cause).
     pub message: String,
 }
@@ -330,11 +332,12 @@ impl StatsSet {
             self.rows.resize(rec.kind + 1, NameStats::default());
         }
         self.rows[rec.kind].record(rec, itl_us, start_unix_us, end_unix_us, good);
-        if let Outcome::Failure(message) = &rec.outcome {
+        if let Outcome::Failure(f) = &rec.outcome {
             let at = end_unix_us as f64 / 1e6;
             let key = FailureKey {
                 kind: rec.kind,
-                message: message.clone(),
+                cause: f.kind,
+                message: f.message.clone(),
             };
             let entry = self.failures.entry(key).or_insert(FailureEntry {
                 count: 0,
@@ -425,14 +428,28 @@ mod tests {
             true,
         );
         s.record(
-            &rec(0, Outcome::Failure("boom".into()), 20),
+            &rec(
+                0,
+                Outcome::Failure(crate::metrics::Failure::new(
+                    FailureKind::HttpStatus,
+                    "boom",
+                )),
+                20,
+            ),
             &[],
             2_000_000,
             2_020_000,
             false,
         );
         s.record(
-            &rec(1, Outcome::Failure("boom".into()), 30),
+            &rec(
+                1,
+                Outcome::Failure(crate::metrics::Failure::new(
+                    FailureKind::HttpStatus,
+                    "boom",
+                )),
+                30,
+            ),
             &[],
             3_000_000,
             3_030_000,
@@ -463,7 +480,10 @@ mod tests {
         let mut b = StatsSet::new(1);
         for i in 0..50u64 {
             let outcome = if i % 7 == 0 {
-                Outcome::Failure(format!("e{}", i % 2))
+                Outcome::Failure(crate::metrics::Failure::new(
+                    FailureKind::HttpStatus,
+                    format!("e{}", i % 2),
+                ))
             } else {
                 Outcome::Success
             };

@@ -29,9 +29,15 @@ pub fn sample() -> (Vec<RequestKind>, StatsSet) {
     for i in 0..40u64 {
         let ms = Duration::from_millis;
         let outcome = if i % 10 == 3 {
-            Outcome::Failure("Received status code: 500".into())
+            Outcome::Failure(crate::metrics::Failure::new(
+                crate::metrics::FailureKind::HttpStatus,
+                "Received status code: 500",
+            ))
         } else if i == 8 {
-            Outcome::Failure("Received status code: 429 (detail: \"slow down, please\")".into())
+            Outcome::Failure(crate::metrics::Failure::new(
+                crate::metrics::FailureKind::HttpStatus,
+                "Received status code: 429 (detail: \"slow down, please\")",
+            ))
         } else {
             Outcome::Success
         };

@@ -227,7 +227,10 @@ mod tests {
     fn add(set: &mut StatsSet, e2e_ms: u64, fail: bool) {
         let t0 = Instant::now();
         let outcome = if fail {
-            Outcome::Failure("x".into())
+            Outcome::Failure(crate::metrics::Failure::new(
+                crate::metrics::FailureKind::HttpStatus,
+                "x",
+            ))
         } else {
             Outcome::Success
         };

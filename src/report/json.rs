@@ -12,7 +12,7 @@ use crate::config::Plan;
 use crate::criteria::threshold::ThresholdResult;
 use crate::engine::{RunResult, StopReason};
 use crate::metrics::{
-    FailureEntry, FailureKey, MetricSummary, NameStats, RequestKind, TimelinePoint,
+    FailureEntry, FailureKey, FailureKind, MetricSummary, NameStats, RequestKind, TimelinePoint,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -163,6 +163,9 @@ pub struct FailureRow {
     pub method: String,
     /// Request name.
     pub name: String,
+    /// What kind of failure (absent in files written before kinds existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<FailureKind>,
     /// Message naming the cause.
     pub message: String,
     /// Occurrences.
@@ -276,6 +279,7 @@ pub fn build_with(result: &RunResult, extras: &Extras) -> JsonResult {
                 FailureRow {
                     method,
                     name,
+                    kind: Some(k.cause),
                     message: k.message.clone(),
                     count: e.count,
                     first_seen_unix_s: e.first_seen_unix_s,
@@ -376,6 +380,9 @@ pub fn rebuild(doc: &JsonResult) -> Result<(RunResult, Extras), RebuildError> {
         stats.failures.insert(
             FailureKey {
                 kind,
+                cause: f
+                    .kind
+                    .unwrap_or_else(|| FailureKind::from_message(&f.message)),
                 message: f.message.clone(),
             },
             FailureEntry {

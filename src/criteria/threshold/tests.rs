@@ -16,7 +16,10 @@ fn stats() -> NameStats {
     let ms = Duration::from_millis;
     for i in 0..10u64 {
         let outcome = if i == 9 {
-            Outcome::Failure("boom".into())
+            Outcome::Failure(crate::metrics::Failure::new(
+                crate::metrics::FailureKind::HttpStatus,
+                "boom",
+            ))
         } else {
             Outcome::Success
         };
