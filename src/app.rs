@@ -7,26 +7,30 @@ use crate::engine;
 use crate::report;
 use crate::web;
 use anyhow::Context;
-use std::path::Path;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 pub mod outputs;
+pub mod signals;
 pub mod web_mode;
 pub use outputs::Outputs;
+pub use signals::Signals;
 
 /// Exit status for bad usage or configuration.
 pub const EXIT_USAGE: u8 = 2;
 
 /// Runs what the command line asks for and returns the process exit code.
 pub async fn main(cli: Cli) -> anyhow::Result<u8> {
+    // First of all: a PID 1 in a container ignores SIGTERM unless it has a handler.
+    let signals = Signals::install();
     match cli.command {
-        Some(Command::Demo(args)) => demo(args).await,
+        Some(Command::Demo(args)) => demo(args, &signals).await,
         Some(Command::Mock(args)) => {
             let shutdown = CancellationToken::new();
             let s = shutdown.clone();
+            let sig = signals.clone();
             tokio::spawn(async move {
-                let _ = tokio::signal::ctrl_c().await;
+                sig.first().await;
                 s.cancel();
             });
             crate::mock::run(args, shutdown)
@@ -39,17 +43,17 @@ pub async fn main(cli: Cli) -> anyhow::Result<u8> {
         Some(Command::Compare(args)) => outputs::compare_cmd(&args),
         Some(Command::Sweep(args)) => sweep(*args).await,
         // Distributed mode (issue 5): --master / --worker.
-        None if cli.dist.enabled() => crate::dist::run::main(cli.dist, cli.run).await,
-        None if cli.run.headless => headless(cli.run).await,
-        None => web_mode::serve(cli.run, web::Runner::Local, None).await,
+        None if cli.dist.enabled() => crate::dist::run::main(cli.dist, cli.run, &signals).await,
+        None if cli.run.headless => headless(cli.run, &signals).await,
+        None => web_mode::serve(cli.run, web::Runner::Local, None, &signals).await,
     }
 }
 
-async fn headless(args: RunArgs) -> anyhow::Result<u8> {
+async fn headless(args: RunArgs, signals: &Signals) -> anyhow::Result<u8> {
     let plan = args.to_plan()?;
     warn_about(&plan, true);
     let outputs = Outputs::new(args.json.as_deref(), &args.outputs);
-    run_test(plan, args.print_every, &outputs).await
+    run_test(plan, args.print_every, &outputs, signals).await
 }
 
 /// Says on stderr what in a plan a person may not have meant: no token (when this process sends
@@ -63,8 +67,14 @@ pub(crate) fn warn_about(plan: &Plan, sends_requests: bool) {
     }
 }
 
-/// Runs a plan headless: live console, Ctrl-C to stop, summary and outputs at the end.
-pub async fn run_test(plan: Plan, print_every_s: f64, outputs: &Outputs) -> anyhow::Result<u8> {
+/// Runs a plan headless: live console, Ctrl-C or SIGTERM to stop (twice to cancel in-flight
+/// requests at once), summary and outputs at the end.
+pub async fn run_test(
+    plan: Plan,
+    print_every_s: f64,
+    outputs: &Outputs,
+    signals: &Signals,
+) -> anyhow::Result<u8> {
     let csv = outputs::prepare(outputs)?;
     eprintln!(
         "gsai-load {}: {}",
@@ -86,19 +96,18 @@ pub async fn run_test(plan: Plan, print_every_s: f64, outputs: &Outputs) -> anyh
             }
         })
     });
-    let stopper = handle.stopper();
-    let stop = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\nstopping: waiting for in-flight requests (up to --stop-timeout)...");
-            stopper.stop();
-        }
-    });
-    let (result, extras, csv) = outputs::run(handle, csv, outputs).await?;
+    let (stopper, canceller) = (handle.stopper(), handle.stopper());
+    let stop = signals.on_stop(
+        "stopping: waiting for in-flight requests (up to --stop-timeout)",
+        move || stopper.stop(),
+        move || canceller.cancel_now(),
+    );
+    let done = outputs::run(handle, csv, outputs).await?;
     stop.abort();
     if let Some(p) = printer {
         p.abort();
     }
-    outputs::finish(&result, &extras, csv, outputs)
+    outputs::finish(done, outputs)
 }
 
 async fn sweep(args: crate::sweep::SweepArgs) -> anyhow::Result<u8> {
@@ -166,21 +175,7 @@ pub fn describe_plan(plan: &Plan) -> String {
     )
 }
 
-pub(crate) fn check_writable(path: &Path) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    if !dir.is_dir() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            format!("folder {} does not exist", dir.display()),
-        ));
-    }
-    Ok(())
-}
-
-async fn demo(args: DemoArgs) -> anyhow::Result<u8> {
+async fn demo(args: DemoArgs, signals: &Signals) -> anyhow::Result<u8> {
     let token = "demo-token";
     let config = crate::mock::MockConfig {
         ttft: Duration::from_millis(150),
@@ -208,7 +203,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<u8> {
     plan.stop_timeout = Duration::from_secs(5);
     plan.slo = args.outputs.slo.clone();
     let outputs = Outputs::new(args.json.as_deref(), &args.outputs);
-    let code = run_test(plan, 2.0, &outputs).await?;
+    let code = run_test(plan, 2.0, &outputs, signals).await?;
     let c = mock.counters();
     eprintln!(
         "mock saw {} requests ({} completed streams, {} events sent)",
@@ -216,22 +211,6 @@ async fn demo(args: DemoArgs) -> anyhow::Result<u8> {
     );
     mock.shutdown().await;
     Ok(code)
-}
-
-/// Ctrl-C, or SIGTERM (what `docker stop` and Kubernetes send).
-pub async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Raises the open-file limit to its hard maximum: every simulated user holds a connection.

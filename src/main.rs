@@ -22,7 +22,11 @@ fn main() -> ExitCode {
             return ExitCode::from(gsai_load::app::EXIT_USAGE);
         }
     };
-    match runtime.block_on(gsai_load::app::main(cli)) {
+    let outcome = runtime.block_on(gsai_load::app::main(cli));
+    // Do not wait for blocking work still running (a token count of a huge reply): the
+    // results are written, and a stop must stay bounded.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    match outcome {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e:#}");

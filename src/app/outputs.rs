@@ -32,6 +32,18 @@ impl Outputs {
     }
 }
 
+/// A run that has ended, with what its outputs gathered while it ran.
+pub struct Finished {
+    /// What the test measured.
+    pub result: RunResult,
+    /// Thresholds judged and the per-second history.
+    pub extras: Extras,
+    /// The `--csv` files still open, if they are still good.
+    csv: Option<CsvFiles>,
+    /// Why the `--csv` files stopped during the test, if they did.
+    csv_error: Option<CsvError>,
+}
+
 /// What watching the snapshots gathered.
 struct Observed {
     history: Vec<HistoryTick>,
@@ -40,20 +52,41 @@ struct Observed {
     csv_error: Option<CsvError>,
 }
 
-/// Checks that the folders of `--json`, `--html` and `--csv` exist, so a bad path fails at startup.
-pub fn check_paths(outputs: &Outputs) -> anyhow::Result<()> {
-    let flags = [
-        ("--json", &outputs.json),
-        ("--html", &outputs.args.html),
-        ("--csv", &outputs.args.csv),
-    ];
-    for (flag, path) in flags {
-        if let Some(path) = path {
-            super::check_writable(path)
-                .with_context(|| format!("{flag} {}: cannot write there", path.display()))?;
-        }
+/// Every file output of a run, as (flag, the file a test-write proves writable). Add a new
+/// output here and it is checked before the test like the others.
+fn output_files(outputs: &Outputs) -> Vec<(&'static str, PathBuf)> {
+    let mut files = Vec::new();
+    if let Some(p) = &outputs.json {
+        files.push(("--json", p.clone()));
     }
-    Ok(())
+    if let Some(p) = &outputs.args.html {
+        files.push(("--html", p.clone()));
+    }
+    if let Some(prefix) = &outputs.args.csv {
+        files.push(("--csv", csv_files::csv_path(prefix, "_stats.csv")));
+    }
+    files
+}
+
+/// Test-writes every output (`--json`, `--html`, `--csv`) before the test starts, so a missing
+/// folder, a read-only filesystem or a permission problem fails now rather than after the run.
+/// Every problem is reported, not only the first.
+pub fn check_paths(outputs: &Outputs) -> anyhow::Result<()> {
+    let problems: Vec<String> = output_files(outputs)
+        .into_iter()
+        .filter_map(|(flag, path)| {
+            report::probe_writable(&path).err().map(|e| {
+                format!(
+                    "{flag} {}: cannot write there: {e} (choose a writable path)",
+                    path.display()
+                )
+            })
+        })
+        .collect();
+    match problems.len() {
+        0 => Ok(()),
+        _ => anyhow::bail!("{}", problems.join("\nerror: ")),
+    }
 }
 
 /// Checks every output path and creates the CSV files (with their headers), so that a bad path
@@ -120,7 +153,7 @@ pub async fn run(
     handle: RunHandle,
     csv: Option<CsvFiles>,
     outputs: &Outputs,
-) -> anyhow::Result<(RunResult, Extras, Option<CsvFiles>)> {
+) -> anyhow::Result<Finished> {
     let stopper = handle.stopper();
     let snaps = handle.subscribe();
     run_observed(
@@ -140,49 +173,81 @@ pub async fn run_observed(
     result: impl std::future::Future<Output = anyhow::Result<RunResult>>,
     csv: Option<CsvFiles>,
     outputs: &Outputs,
-) -> anyhow::Result<(RunResult, Extras, Option<CsvFiles>)> {
+) -> anyhow::Result<Finished> {
     let observer = observe(snaps, stop, csv, outputs);
     let result = result.await?;
     let seen = observer.await.context("the output task failed")?;
-    if let Some(e) = seen.csv_error {
-        return Err(e).context("writing the CSV files failed during the test");
-    }
     let extras = Extras {
         thresholds: threshold::judge_all(&outputs.args.thresholds, &result.stats.total()),
         threshold_abort: seen.breach,
         history: seen.history,
     };
-    Ok((result, extras, seen.csv))
-}
-
-/// Prints the summary and thresholds, writes the files, and returns the exit code.
-pub fn finish(
-    result: &RunResult,
-    extras: &Extras,
-    csv: Option<CsvFiles>,
-    outputs: &Outputs,
-) -> anyhow::Result<u8> {
-    print!("{}", console::summary(result));
-    print!("{}", console::thresholds(extras));
-    if let Some(mut files) = csv {
-        files.finish(&result.kinds, &result.stats)?;
-        if let Some(prefix) = &outputs.args.csv {
-            eprintln!("wrote {}_*.csv", prefix.display());
-        }
-    }
-    if let Some(path) = &outputs.json {
-        json::write_with(result, extras, path)
-            .with_context(|| format!("--json {}: writing the result failed", path.display()))?;
-        eprintln!("wrote {}", path.display());
-    }
-    if let Some(path) = &outputs.args.html {
-        html::write(result, extras, path)
-            .with_context(|| format!("--html {}: writing the report failed", path.display()))?;
-        eprintln!("wrote {}", path.display());
-    }
-    Ok(report::exit_code_with(
+    Ok(Finished {
         result,
         extras,
+        csv: seen.csv,
+        csv_error: seen.csv_error,
+    })
+}
+
+/// Prints the summary and thresholds, writes every file, each on its own (one that fails does
+/// not keep the others from being written), and returns the exit code; an error lists every
+/// output that could not be written.
+pub fn finish(done: Finished, outputs: &Outputs) -> anyhow::Result<u8> {
+    let Finished {
+        result,
+        extras,
+        csv,
+        csv_error,
+    } = done;
+    print!("{}", console::summary(&result));
+    print!("{}", console::thresholds(&extras));
+    let mut errors: Vec<String> = Vec::new();
+    if let Some(e) = csv_error {
+        errors.push(format!("{e} (during the test; the CSV files stop there)"));
+    }
+    if let Some(mut files) = csv {
+        match files.finish(&result.kinds, &result.stats) {
+            Ok(()) => {
+                if let Some(prefix) = &outputs.args.csv {
+                    eprintln!("wrote {}_*.csv", prefix.display());
+                }
+            }
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    let mut write = |flag: &str, path: &Path, what: &str, r: std::io::Result<()>| match r {
+        Ok(()) => eprintln!("wrote {}", path.display()),
+        Err(e) => errors.push(format!(
+            "{flag} {}: writing the {what} failed: {e}",
+            path.display()
+        )),
+    };
+    if let Some(path) = &outputs.json {
+        write(
+            "--json",
+            path,
+            "result",
+            json::write_with(&result, &extras, path),
+        );
+    }
+    if let Some(path) = &outputs.args.html {
+        write(
+            "--html",
+            path,
+            "report",
+            html::write(&result, &extras, path),
+        );
+    }
+    if let Some(why) = report::run_failed(&result) {
+        eprintln!("error: {why}");
+    }
+    if !errors.is_empty() {
+        anyhow::bail!("{}", errors.join("\nerror: "));
+    }
+    Ok(report::exit_code_with(
+        &result,
+        &extras,
         outputs.args.exit_code_on_error,
     ))
 }
@@ -199,17 +264,26 @@ pub fn finish_after(
         threshold_abort: None,
         history,
     };
+    let mut csv_error = None;
     if let Some(prefix) = &outputs.args.csv {
-        csv_files::write_all(
+        match csv_files::write_all(
             prefix,
             outputs.args.csv_full_history,
             &result.kinds,
             &result.stats,
             &extras.history,
-        )?;
-        eprintln!("wrote {}_*.csv", prefix.display());
+        ) {
+            Ok(_) => eprintln!("wrote {}_*.csv", prefix.display()),
+            Err(e) => csv_error = Some(e),
+        }
     }
-    finish(result, &extras, None, outputs)
+    let done = Finished {
+        result: result.clone(),
+        extras,
+        csv: None,
+        csv_error,
+    };
+    finish(done, outputs)
 }
 
 /// `gsai-load report RESULT.json --html FILE --csv PREFIX`.

@@ -3,6 +3,7 @@
 //! prints the last test's summary and writes its outputs like a headless run.
 
 use super::outputs::{self, Outputs};
+use super::signals::Signals;
 use crate::cli::RunArgs;
 use crate::config::Plan;
 use crate::dist::master::MasterError;
@@ -18,7 +19,12 @@ pub type Gate = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
 
 /// Serves the web UI with tests run by `runner`; `gate` (if any) is awaited before an
 /// `--autostart` test starts. Returns the exit code of the last test (0 when none ran).
-pub async fn serve(args: RunArgs, runner: web::Runner, gate: Option<Gate>) -> anyhow::Result<u8> {
+pub async fn serve(
+    args: RunArgs,
+    runner: web::Runner,
+    gate: Option<Gate>,
+    signals: &Signals,
+) -> anyhow::Result<u8> {
     if args.web.autoquit.is_some() && !args.web.autostart {
         anyhow::bail!(
             "--autoquit needs --autostart (it counts from the end of the autostarted test)"
@@ -87,11 +93,19 @@ pub async fn serve(args: RunArgs, runner: web::Runner, gate: Option<Gate>) -> an
         }
     };
     let ended: anyhow::Result<()> = tokio::select! {
-        _ = super::shutdown_signal() => {
+        _ = signals.first() => {
             if controller.stop().is_ok() {
-                eprintln!("\nstopping: waiting for in-flight requests (up to --stop-timeout)...");
+                eprintln!("\nstopping: waiting for in-flight requests (up to --stop-timeout; Ctrl-C or SIGTERM again cancels them now)...");
                 let mut done = controller.finished();
-                let _ = done.wait_for(|_| !controller.is_busy()).await;
+                let second = tokio::select! {
+                    _ = done.wait_for(|_| !controller.is_busy()) => false,
+                    _ = signals.nth(2) => true,
+                };
+                if second {
+                    eprintln!("\nsecond signal: cancelling in-flight requests now; the results are still written");
+                    let _ = controller.cancel_now();
+                    let _ = done.wait_for(|_| !controller.is_busy()).await;
+                }
             }
             Ok(())
         }

@@ -31,6 +31,8 @@ pub enum StartWhen {
 pub(crate) enum TestCommand {
     /// Stop the test.
     Stop,
+    /// End the test now with the statistics received so far (a second Ctrl-C).
+    EndNow,
     /// Change the number of users.
     SetUsers { users: u64, spawn_rate: f64 },
     /// Forget statistics.
@@ -75,6 +77,14 @@ impl MasterStopper {
             cmd: TestCommand::Stop,
         });
     }
+
+    /// Ends the test now, as [`MasterHandle::end_now`].
+    pub fn end_now(&self) {
+        let _ = self.commands.send(Command::Test {
+            id: self.id,
+            cmd: TestCommand::EndNow,
+        });
+    }
 }
 
 /// Control and observation of one distributed test; the same shape as
@@ -99,6 +109,12 @@ impl MasterHandle {
     /// Stops the test: workers stop their users and report.
     pub fn stop(&self) {
         self.send(TestCommand::Stop);
+    }
+
+    /// Ends the test now with the statistics received so far, without waiting for the
+    /// workers' in-flight requests (a second Ctrl-C); workers still get `stop`.
+    pub fn end_now(&self) {
+        self.send(TestCommand::EndNow);
     }
 
     /// Changes the number of users (spread over the workers, paced at `spawn_rate`).

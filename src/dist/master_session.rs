@@ -165,6 +165,22 @@ impl Session {
                 Phase::Running => self.begin_stop(),
                 Phase::Stopping { .. } => {}
             },
+            TestCommand::EndNow => {
+                if matches!(t.phase, Phase::Running) {
+                    self.begin_stop();
+                }
+                if let Some(t) = self.test.as_mut() {
+                    if let Phase::Stopping { deadline } = &mut t.phase {
+                        *deadline = tokio::time::Instant::now();
+                    }
+                }
+                if matches!(
+                    self.test.as_ref().map(|t| &t.phase),
+                    Some(Phase::Waiting { .. })
+                ) {
+                    self.finish_test(Ok(()));
+                }
+            }
             TestCommand::SetUsers { users, spawn_rate } => {
                 t.target_users = users;
                 t.spawn_rate = spawn_rate.max(0.001);

@@ -5,7 +5,7 @@
 use super::args::DistArgs;
 use super::master::{self, MasterConfig, MasterNode, NodeConfig};
 use super::worker::{self, WorkerConfig};
-use crate::app::shutdown_signal;
+use crate::app::Signals;
 use crate::cli::RunArgs;
 use crate::config::Secret;
 use crate::report;
@@ -14,11 +14,11 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 /// Runs the role the flags ask for; returns the exit code.
-pub async fn main(dist: DistArgs, args: RunArgs) -> anyhow::Result<u8> {
+pub async fn main(dist: DistArgs, args: RunArgs, signals: &Signals) -> anyhow::Result<u8> {
     if dist.master {
-        run_master(dist, args).await
+        run_master(dist, args, signals).await
     } else {
-        run_worker(dist, args).await
+        run_worker(dist, args, signals).await
     }
 }
 
@@ -36,17 +36,17 @@ fn print_notes(notes: Option<tokio::sync::mpsc::UnboundedReceiver<String>>) {
     }
 }
 
-async fn run_master(dist: DistArgs, args: RunArgs) -> anyhow::Result<u8> {
+async fn run_master(dist: DistArgs, args: RunArgs, signals: &Signals) -> anyhow::Result<u8> {
     if args.headless {
-        run_master_headless(dist, args).await
+        run_master_headless(dist, args, signals).await
     } else {
-        run_master_web(dist, args).await
+        run_master_web(dist, args, signals).await
     }
 }
 
 /// The master with the web UI: workers join at any time and stay between tests; each test
 /// starts from the form (or `--autostart`, once `--expect-workers` are there).
-async fn run_master_web(dist: DistArgs, args: RunArgs) -> anyhow::Result<u8> {
+async fn run_master_web(dist: DistArgs, args: RunArgs, signals: &Signals) -> anyhow::Result<u8> {
     let node = Arc::new(
         MasterNode::bind(NodeConfig {
             bind_host: dist.master_bind_host.clone(),
@@ -70,14 +70,18 @@ async fn run_master_web(dist: DistArgs, args: RunArgs) -> anyhow::Result<u8> {
             Ok(())
         }) as crate::app::web_mode::Gate
     });
-    let code =
-        crate::app::web_mode::serve(args, crate::web::Runner::Master(node.clone()), gate).await;
+    let runner = crate::web::Runner::Master(node.clone());
+    let code = crate::app::web_mode::serve(args, runner, gate, signals).await;
     // Workers quit with the master, as under Locust.
     node.shutdown().await;
     code
 }
 
-async fn run_master_headless(dist: DistArgs, args: RunArgs) -> anyhow::Result<u8> {
+async fn run_master_headless(
+    dist: DistArgs,
+    args: RunArgs,
+    signals: &Signals,
+) -> anyhow::Result<u8> {
     let plan = args.to_plan()?;
     let outputs = crate::app::outputs::Outputs::new(args.json.as_deref(), &args.outputs);
     let csv = crate::app::outputs::prepare(&outputs)?;
@@ -127,26 +131,26 @@ async fn run_master_headless(dist: DistArgs, args: RunArgs) -> anyhow::Result<u8
             }
         })
     });
-    let stopper = handle.stopper();
-    let stop = tokio::spawn(async move {
-        shutdown_signal().await;
-        eprintln!("\nstopping: workers finish in-flight requests (up to --stop-timeout)...");
-        stopper.stop();
-    });
+    let (stopper, ender) = (handle.stopper(), handle.stopper());
+    let stop = signals.on_stop(
+        "stopping: workers finish in-flight requests (up to --stop-timeout)",
+        move || stopper.stop(),
+        move || ender.end_now(),
+    );
     let stopper = handle.stopper();
     let snaps = handle.subscribe();
     let wait = async move { handle.wait().await.map_err(anyhow::Error::from) };
-    let (result, extras, csv) =
+    let done =
         crate::app::outputs::run_observed(snaps, move || stopper.stop(), wait, csv, &outputs)
             .await?;
     stop.abort();
     if let Some(p) = printer {
         p.abort();
     }
-    crate::app::outputs::finish(&result, &extras, csv, &outputs)
+    crate::app::outputs::finish(done, &outputs)
 }
 
-async fn run_worker(dist: DistArgs, args: RunArgs) -> anyhow::Result<u8> {
+async fn run_worker(dist: DistArgs, args: RunArgs, signals: &Signals) -> anyhow::Result<u8> {
     let token = args
         .token
         .as_deref()
@@ -163,6 +167,7 @@ async fn run_worker(dist: DistArgs, args: RunArgs) -> anyhow::Result<u8> {
         node_id: worker::node_id(),
         token,
         shutdown: CancellationToken::new(),
+        cancel_now: CancellationToken::new(),
         local_plan: Box::new(move |host| {
             let mut a = own.clone();
             if let Some(h) = host {
@@ -177,13 +182,15 @@ async fn run_worker(dist: DistArgs, args: RunArgs) -> anyhow::Result<u8> {
         cfg.node_id,
         super::transport::join_host_port(&dist.master_host, dist.master_port)
     );
-    let shutdown = cfg.shutdown.clone();
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        eprintln!("\nworker: stopping users, sending the last statistics and leaving");
-        shutdown.cancel();
-    });
-    worker::run(cfg).await?;
+    let (shutdown, cancel_now) = (cfg.shutdown.clone(), cfg.cancel_now.clone());
+    let stop = signals.on_stop(
+        "worker: stopping users (up to the test's stop timeout), sending the last statistics and leaving",
+        move || shutdown.cancel(),
+        move || cancel_now.cancel(),
+    );
+    let ran = worker::run(cfg).await;
+    stop.abort();
+    ran?;
     eprintln!("worker: done");
     Ok(0)
 }

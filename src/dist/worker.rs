@@ -52,6 +52,9 @@ pub struct WorkerConfig {
     /// Cancelled to leave (Ctrl-C, SIGTERM): users stop, the last statistics are shipped, and
     /// the master is told `quit`, as a Locust worker does.
     pub shutdown: CancellationToken,
+    /// Cancelled to leave at once (a second Ctrl-C or SIGTERM): in-flight requests are
+    /// cancelled instead of granted the stop timeout; the statistics are still shipped.
+    pub cancel_now: CancellationToken,
 }
 
 /// Why the worker stopped for good.
@@ -311,6 +314,7 @@ impl Worker {
 
     /// Serves one connection until quit or loss.
     async fn session(&mut self, conn: &mut Dealer) -> SessionEnd {
+        let mut cancelling = false;
         let mut heartbeat = tokio::time::interval(HEARTBEAT_INTERVAL);
         let mut report = tokio::time::interval(self.report_every());
         report.reset();
@@ -358,6 +362,12 @@ impl Worker {
                         }
                     }
                 },
+                _ = self.cfg.cancel_now.cancelled(), if self.leaving && !cancelling => {
+                    cancelling = true;
+                    if let Some(run) = &self.run {
+                        run.handle.cancel_now();
+                    }
+                }
                 _ = self.cfg.shutdown.cancelled(), if !self.leaving => {
                     self.leaving = true;
                     if !self.begin_stop(AfterStop::Quit) {

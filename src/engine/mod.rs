@@ -129,7 +129,12 @@ pub struct RunResult {
 
 enum Command {
     Stop,
-    SetUsers { users: u64, spawn_rate: f64 },
+    /// Stop, and cancel in-flight requests at once instead of granting `--stop-timeout`.
+    CancelNow,
+    SetUsers {
+        users: u64,
+        spawn_rate: f64,
+    },
     Reset,
 }
 
@@ -141,6 +146,11 @@ impl Stopper {
     /// Stops the test, as [`RunHandle::stop`].
     pub fn stop(&self) {
         let _ = self.0.send(Command::Stop);
+    }
+
+    /// Cancels the test's in-flight requests now, as [`RunHandle::cancel_now`].
+    pub fn cancel_now(&self) {
+        let _ = self.0.send(Command::CancelNow);
     }
 }
 
@@ -155,6 +165,12 @@ impl RunHandle {
     /// Stops the test: no new requests; in-flight ones get `stop_timeout` to finish.
     pub fn stop(&self) {
         let _ = self.commands.send(Command::Stop);
+    }
+
+    /// Stops the test and cancels in-flight requests at once (they count as cancelled), without
+    /// waiting for `stop_timeout`; works during that wait too (a second Ctrl-C).
+    pub fn cancel_now(&self) {
+        let _ = self.commands.send(Command::CancelNow);
     }
 
     /// Changes the number of users (and the spawn rate used to get there).
@@ -300,6 +316,33 @@ pub fn start(plan: Plan) -> Result<RunHandle, EngineError> {
 
 /// Starts a test on the current tokio runtime, with taps.
 pub fn start_with(plan: Plan, hooks: EngineHooks) -> Result<RunHandle, EngineError> {
+    let (ctx, kinds, started) = user_ctx(&plan)?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    let kinds: Arc<[RequestKind]> = kinds.into();
+    let first = Arc::new(Snapshot {
+        state: RunState::Spawning,
+        elapsed_s: 0.0,
+        users: 0,
+        target_users: plan.users,
+        in_flight: 0,
+        point: TimelinePoint::default(),
+        stats: StatsSet::new(kinds.len()),
+        kinds: kinds.clone(),
+    });
+    let (snap_tx, snap_rx) = watch::channel(first);
+    let task = tokio::spawn(run::run(plan, kinds, ctx, started, hooks, rx, snap_tx));
+    Ok(RunHandle {
+        commands: tx,
+        snapshots: snap_rx,
+        task,
+    })
+}
+
+/// What every request of a run shares, built from its plan: target, headers, workload,
+/// recorders. Also the stats rows' identities and the moment the run starts.
+pub(crate) fn user_ctx(
+    plan: &Plan,
+) -> Result<(Arc<UserCtx>, Vec<RequestKind>, Instant), EngineError> {
     let mut target = Target::parse(&plan.host)?;
     if plan.tls != crate::client::TlsOptions::default() {
         target = target.with_tls(&plan.tls)?;
@@ -308,7 +351,7 @@ pub fn start_with(plan: Plan, hooks: EngineHooks) -> Result<RunHandle, EngineErr
         Some(t) => Some(bearer(t.expose()).ok_or(EngineError::Token)?),
         None => None,
     };
-    let workload = Workload::new(kinds(&plan), load_prompts(&plan)?, plan.prompt_order);
+    let workload = Workload::new(kinds(plan), load_prompts(plan)?, plan.prompt_order);
     let specs = workload
         .kinds
         .iter()
@@ -357,23 +400,5 @@ pub fn start_with(plan: Plan, hooks: EngineHooks) -> Result<RunHandle, EngineErr
         in_flight: 0.into(),
         pool: std::sync::Mutex::new(Vec::new()),
     });
-    let (tx, rx) = mpsc::unbounded_channel();
-    let kinds: Arc<[RequestKind]> = kinds.into();
-    let first = Arc::new(Snapshot {
-        state: RunState::Spawning,
-        elapsed_s: 0.0,
-        users: 0,
-        target_users: plan.users,
-        in_flight: 0,
-        point: TimelinePoint::default(),
-        stats: StatsSet::new(kinds.len()),
-        kinds: kinds.clone(),
-    });
-    let (snap_tx, snap_rx) = watch::channel(first);
-    let task = tokio::spawn(run::run(plan, kinds, ctx, started, hooks, rx, snap_tx));
-    Ok(RunHandle {
-        commands: tx,
-        snapshots: snap_rx,
-        task,
-    })
+    Ok((ctx, kinds, started))
 }

@@ -301,6 +301,7 @@ pub(super) async fn run(
     let stages_deadline = sleep_until_opt(stages.as_ref().map(|s| started + s.total()));
     tokio::pin!(run_deadline, stages_deadline);
 
+    let mut cancel_now = false;
     let stop_reason = loop {
         tokio::select! {
             _ = &mut run_deadline => break StopReason::RunTime,
@@ -308,6 +309,10 @@ pub(super) async fn run(
             _ = ctx.limit_reached.cancelled() => break StopReason::MaxRequests,
             cmd = commands.recv() => match cmd {
                 Some(Command::Stop) | None => break StopReason::Stopped,
+                Some(Command::CancelNow) => {
+                    cancel_now = true;
+                    break StopReason::Stopped;
+                }
                 Some(Command::SetUsers { users, spawn_rate }) => {
                     // A manual change takes over from the stages.
                     stages_active = false;
@@ -356,8 +361,13 @@ pub(super) async fn run(
     }
     let target = pop.target;
     publisher.collect(&ctx, RunState::Stopping, target);
-    let grace = tokio::time::sleep(plan.stop_timeout);
+    let grace = tokio::time::sleep(if cancel_now {
+        Duration::ZERO
+    } else {
+        plan.stop_timeout
+    });
     tokio::pin!(grace);
+    let mut commands_open = true;
     let mut open_loop = open_loop;
     loop {
         let open_done = open_loop.is_none();
@@ -374,6 +384,14 @@ pub(super) async fn run(
                 cancel.cancel();
                 pop.users.abort_all();
             }
+            cmd = commands.recv(), if commands_open && !cancel.is_cancelled() => match cmd {
+                Some(Command::CancelNow) => {
+                    cancel.cancel();
+                    pop.users.abort_all();
+                }
+                Some(_) => {}
+                None => commands_open = false,
+            },
             _ = tick.tick() => {
                 publisher.collect(&ctx, RunState::Stopping, target);
             }

@@ -4,7 +4,7 @@
 
 use crate::client::{ClientShared, RequestSpec, UserClient};
 use crate::config::WaitTime;
-use crate::metrics::{Outcome, RequestRecord, ShardedRecorder};
+use crate::metrics::{Failure, FailureKind, Outcome, RequestRecord, ShardedRecorder};
 use crate::workload::Workload;
 use bytes::Bytes;
 use rand::rngs::SmallRng;
@@ -59,7 +59,9 @@ pub(crate) struct Conversation {
 
 /// Ends one request that never finished: when the engine aborts a task after
 /// `--stop-timeout`, dropping this guard records the request as cancelled, so every request
-/// started ends in exactly one count without a cancellation future per request.
+/// started ends in exactly one count without a cancellation future per request. When the task
+/// is unwinding from a panic instead, the request is a failure of kind `internal`: a defect of
+/// the generator must not pass for a clean cancellation (and the exit status says so).
 struct InFlight<'a> {
     ctx: &'a UserCtx,
     kind: usize,
@@ -74,13 +76,21 @@ impl Drop for InFlight<'_> {
         if !self.armed {
             return;
         }
-        let mut rec =
-            RequestRecord::bare(self.kind, self.began, Instant::now(), Outcome::Cancelled);
+        let outcome = if std::thread::panicking() {
+            Outcome::Failure(Failure::new(FailureKind::Internal, PANIC_MESSAGE))
+        } else {
+            Outcome::Cancelled
+        };
+        let mut rec = RequestRecord::bare(self.kind, self.began, Instant::now(), outcome);
         rec.intended = self.intended;
         self.ctx.in_flight.fetch_sub(1, Ordering::Relaxed);
         self.ctx.finish(self.hint, &rec, &[]);
     }
 }
+
+/// The failure message of a request whose task panicked (the panic itself is on stderr).
+pub(crate) const PANIC_MESSAGE: &str =
+    "Internal error: the request's task panicked (a gsai-load defect; the panic message is on stderr; please report it)";
 
 /// Decrements a gauge when dropped, even when the task is aborted.
 struct Gauge<'a>(&'a AtomicU64);
@@ -205,4 +215,56 @@ pub(crate) async fn arrival(n: u64, ctx: Arc<UserCtx>, intended: Instant) {
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .push(client);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Plan;
+    use crate::metrics::FailureKind;
+
+    /// A request whose task panics is a failure of kind `internal`, not a cancellation.
+    #[test]
+    fn a_panicking_request_is_an_internal_failure() {
+        let plan = Plan::new("http://127.0.0.1:9", "model");
+        let (ctx, _, _) = crate::engine::user_ctx(&plan).unwrap();
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            ctx.in_flight.fetch_add(1, Ordering::Relaxed);
+            let _guard = InFlight {
+                ctx: &ctx,
+                kind: 0,
+                hint: 0,
+                began: Instant::now(),
+                intended: None,
+                armed: true,
+            };
+            panic!("a defect in the request path");
+        }));
+        assert!(unwound.is_err());
+        let stats = ctx.recorder.drain();
+        let row = &stats.rows[0];
+        assert_eq!((row.requests, row.failures, row.cancelled), (1, 1, 0));
+        let kinds: Vec<_> = stats.failures.keys().map(|k| k.cause).collect();
+        assert_eq!(kinds, [FailureKind::Internal]);
+        assert_eq!(ctx.in_flight.load(Ordering::Relaxed), 0);
+    }
+
+    /// A request cut off by the engine (the task dropped, no panic) is cancelled.
+    #[test]
+    fn an_aborted_request_is_cancelled() {
+        let plan = Plan::new("http://127.0.0.1:9", "model");
+        let (ctx, _, _) = crate::engine::user_ctx(&plan).unwrap();
+        ctx.in_flight.fetch_add(1, Ordering::Relaxed);
+        drop(InFlight {
+            ctx: &ctx,
+            kind: 0,
+            hint: 0,
+            began: Instant::now(),
+            intended: None,
+            armed: true,
+        });
+        let stats = ctx.recorder.drain();
+        let row = &stats.rows[0];
+        assert_eq!((row.requests, row.failures, row.cancelled), (0, 0, 1));
+    }
 }

@@ -68,6 +68,15 @@ impl Running {
         }
     }
 
+    /// Cancels in-flight requests now (a local test), or ends the test with the statistics
+    /// received so far (over workers): the second Ctrl-C.
+    pub fn cancel_now(&self) {
+        match self {
+            Running::Local(h) => h.cancel_now(),
+            Running::Master(h) => h.end_now(),
+        }
+    }
+
     /// Changes the number of users and the spawn rate.
     pub fn set_users(&self, users: u64, spawn_rate: f64) {
         match self {

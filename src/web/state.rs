@@ -325,6 +325,21 @@ impl Controller {
         Ok(())
     }
 
+    /// Stops the running test and cancels its in-flight requests at once (the second Ctrl-C).
+    pub fn cancel_now(&self) -> Result<(), WebError> {
+        let mut inner = self.lock();
+        let test = inner
+            .test
+            .as_mut()
+            .filter(|t| t.result.is_none())
+            .ok_or(WebError::NotRunning)?;
+        if let Some(h) = &test.handle {
+            h.cancel_now();
+        }
+        test.stop_requested = true;
+        Ok(())
+    }
+
     /// Forgets the running test's statistics so far (the test and its timeline go on).
     pub fn reset_stats(&self) -> Result<(), WebError> {
         let mut inner = self.lock();
