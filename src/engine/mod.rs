@@ -304,7 +304,8 @@ pub fn start_with(plan: Plan, hooks: EngineHooks) -> Result<RunHandle, EngineErr
     if plan.tls != crate::client::TlsOptions::default() {
         target = target.with_tls(&plan.tls)?;
     }
-    let auth = match &plan.token {
+    // The one rule of where a token may go (config::origin): none to an origin it was not given for.
+    let auth = match plan.token_for_host() {
         Some(t) => Some(bearer(t.expose()).ok_or(EngineError::Token)?),
         None => None,
     };
