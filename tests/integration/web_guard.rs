@@ -83,6 +83,12 @@ async fn web_refuses_actions_from_other_sites_and_the_own_page_still_works() {
     );
     assert!(attacker.heads().is_empty(), "{:?}", attacker.heads());
 
+    // Bodies are small: a form is a few hundred bytes.
+    let big = format!("user_count=1&model={}", "m".repeat(20 * 1024));
+    let r = post(addr, "/swarm", &[], &big).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("length limit exceeded"), "{}", r.body);
+
     // The page's own fetch (Origin and Sec-Fetch-Site: same-origin) starts a test.
     let own = format!("http://{addr}");
     let same = [("origin", own.as_str()), ("sec-fetch-site", "same-origin")];
@@ -183,12 +189,6 @@ async fn web_sends_the_token_only_to_the_host_it_was_configured_for() {
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let message = r.json()["message"].as_str().unwrap_or_default().to_string();
-    assert!(
-        message.contains("the token (GSA_AUTH_TOKEN / --token) is not sent to"),
-        "{message}"
-    );
-    assert!(!message.contains(TOKEN), "{message}");
     let heads = b.wait_for(2, Duration::from_secs(10)).await;
     for head in &heads {
         assert!(head.starts_with("POST /api/chat/completions "), "{head}");
@@ -198,6 +198,12 @@ async fn web_sends_the_token_only_to_the_host_it_was_configured_for() {
         );
         assert!(!head.contains(TOKEN), "{head}");
     }
+    let message = r.json()["message"].as_str().unwrap_or_default().to_string();
+    assert!(
+        message.contains("the token (GSA_AUTH_TOKEN / --token) is not sent to"),
+        "{message}"
+    );
+    assert!(!message.contains(TOKEN), "{message}");
     assert_eq!(get(addr, "/stop").await.status, 200);
     until_stopped(addr).await;
 
