@@ -398,8 +398,10 @@
       hint.textContent = n
         ? 'The users are spread over the ' + int(n) + (n === 1 ? ' connected worker.' : ' connected workers.')
         : 'No worker is connected yet: start workers first (see the Workers tab).';
-      $('token-hint').textContent = 'Each worker uses its own token (GSA_AUTH_TOKEN or --token where it runs); ' +
-        'the master never sends one, and no token is ever sent to this page.';
+      // The master never sends a token: a token typed here would reach no worker.
+      $('token-field').hidden = true;
+      $('token-hint').textContent = 'Each worker uses its own token (GSA_AUTH_TOKEN or --token where it runs), ' +
+        'only for its own GSAI_HOST; the master never sends one, and no token is ever sent to this page.';
     }
     $('start-dialog').showModal();
   }

@@ -2,7 +2,7 @@
 //! benchmark, wires the console and Ctrl-C, writes outputs, and picks the exit code.
 
 use crate::cli::{Cli, Command, DemoArgs, RunArgs};
-use crate::config::{Plan, Secret, WaitTime};
+use crate::config::{Plan, Secret, TokenScope, WaitTime};
 use crate::engine;
 use crate::report;
 use crate::web;
@@ -51,16 +51,31 @@ pub async fn main(cli: Cli) -> anyhow::Result<u8> {
 
 async fn headless(args: RunArgs, signals: &Signals) -> anyhow::Result<u8> {
     let plan = args.to_plan()?;
-    warn_about(&plan, true);
+    warn_about(&plan, true, None);
     let outputs = Outputs::new(args.json.as_deref(), &args.outputs);
     run_test(plan, args.print_every, &outputs, signals).await
 }
 
-/// Says on stderr what in a plan a person may not have meant: no token (when this process sends
-/// the requests), or certificates not checked.
-pub(crate) fn warn_about(plan: &Plan, sends_requests: bool) {
+/// Where the web UI listens, for the start-up warnings.
+pub(crate) struct WebListen {
+    /// The bound address.
+    pub addr: std::net::SocketAddr,
+    /// Whether `--web-login` protects it.
+    pub login: bool,
+}
+
+/// Says on stderr what in a plan or the web UI's address a person may not have meant: no token
+/// (when this process sends the requests), a token for no host, certificates not checked, a web
+/// UI reachable from other machines without a login.
+pub(crate) fn warn_about(plan: &Plan, sends_requests: bool, web: Option<WebListen>) {
     if sends_requests && plan.token.is_none() {
         eprintln!("warning: no token (GSA_AUTH_TOKEN or --token): requests are sent without an Authorization header");
+    }
+    if sends_requests && plan.token.is_some() && plan.token_scope == TokenScope::Unbound {
+        eprintln!("warning: a token (GSA_AUTH_TOKEN or --token) but no GSAI_HOST / --host: the token is sent to no host; set GSAI_HOST to the service it is for, or give a token in the start form");
+    }
+    if let Some(w) = web.filter(|w| !w.addr.ip().is_loopback() && !w.login) {
+        eprintln!("warning: the web UI listens on {} (reachable from other machines) without --web-login: anyone who can reach it can start, change and stop tests; add --web-login USER:PASSWORD (behind a TLS proxy) or use --web-host 127.0.0.1", w.addr);
     }
     if plan.tls.insecure {
         eprintln!("warning: --insecure: https certificates are not checked (use --ca-cert FILE to trust a private CA instead)");

@@ -259,6 +259,15 @@ pub enum ConfigError {
 }
 
 impl RunArgs {
+    /// The token of `--token` / `GSA_AUTH_TOKEN`, if one is given (blank counts as none).
+    pub fn secret(&self) -> Option<Secret> {
+        self.token
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(Secret::new)
+    }
+
     /// Validates the flags into a plan.
     pub fn to_plan(&self) -> Result<Plan, ConfigError> {
         let host = self
@@ -302,12 +311,8 @@ impl RunArgs {
         };
         let defaults = Timeouts::default();
         let mut plan = Plan::new(host.trim(), model.trim());
-        plan.token = self
-            .token
-            .as_deref()
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .map(Secret::new);
+        // Given in one invocation with --host / GSAI_HOST: the token is for that host only.
+        plan.set_token(self.secret(), Some(host.trim()));
         plan.api = self.api.unwrap_or(ApiKind::Openwebui);
         plan.chat_id = self.chat_id.unwrap_or(ChatIdMode::Local);
         plan.prompt = self.prompt.clone().unwrap_or_else(|| "Hello there!".into());

@@ -4,11 +4,10 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    if let Err(e) = dotenvy::dotenv() {
-        if !e.not_found() {
-            eprintln!("error: could not read .env in the working directory: {e} (fix the file or remove it)");
-            return ExitCode::from(gsai_load::app::EXIT_USAGE);
-        }
+    // Before any thread starts: it sets environment variables.
+    if let Err(e) = gsai_load::config::dotenv::load(std::path::Path::new(".env")) {
+        eprintln!("error: {e}");
+        return ExitCode::from(gsai_load::app::EXIT_USAGE);
     }
     let cli = gsai_load::cli::Cli::parse();
     gsai_load::app::raise_fd_limit();

@@ -36,8 +36,6 @@ pub async fn serve(
     }
     let outputs = Outputs::new(args.json.as_deref(), &args.outputs);
     outputs::check_paths(&outputs)?;
-    // A master never sends its token: only a local run uses it.
-    super::warn_about(&template, !runner.is_distributed());
     let flags = &args.web;
     let listener = tokio::net::TcpListener::bind((flags.web_host.as_str(), flags.web_port))
         .await
@@ -50,6 +48,15 @@ pub async fn serve(
     let addr = listener
         .local_addr()
         .context("reading the web UI's address")?;
+    // A master never sends its token: only a local run uses it.
+    super::warn_about(
+        &template,
+        !runner.is_distributed(),
+        Some(super::WebListen {
+            addr,
+            login: flags.web_login.is_some(),
+        }),
+    );
     let controller = web::Controller::with_runner(template, defaults, runner);
     let shutdown = CancellationToken::new();
     let state = web::WebState {
@@ -136,7 +143,10 @@ fn web_plan(args: &RunArgs) -> anyhow::Result<(Plan, web::FormDefaults)> {
     let mut flags = args.clone();
     flags.host = Some(host.clone().unwrap_or_else(|| "http://host.invalid".into()));
     flags.model = Some(model.clone().unwrap_or_else(|| "model".into()));
-    let template = flags.to_plan()?;
+    let mut template = flags.to_plan()?;
+    // The token is for the configured host only; without one, for no host (the form may give
+    // a token for its own host).
+    template.set_token(args.secret(), host.as_deref());
     let defaults = web::FormDefaults {
         users: args.users,
         spawn_rate: args.spawn_rate,

@@ -1,8 +1,11 @@
 //! The validated, serializable run plan: everything a test needs, built from flags, the
 //! environment and `.env`, and the same plan that goes into reports (with the token redacted).
 
+pub mod dotenv;
+pub mod origin;
 pub mod schedule;
 
+pub use origin::{Origin, TokenScope, TokenWithheld};
 pub use schedule::{Arrival, Stages};
 
 use crate::client::Timeouts;
@@ -176,8 +179,12 @@ impl WaitTime {
 pub struct Plan {
     /// Base URL of the target.
     pub host: String,
-    /// Bearer token (never shown).
+    /// Bearer token (never shown). Sent only as [`Plan::token_for_host`] allows.
     pub token: Option<Secret>,
+    /// Where the token may be sent ([`Plan::set_token`]). Not serialized: a plan read back (a
+    /// result file, a master's plan at a worker) carries no token to send.
+    #[serde(skip, default = "unbound")]
+    pub token_scope: TokenScope,
     /// Model id sent in the body.
     pub model: String,
     /// API flavour.
@@ -255,6 +262,10 @@ pub struct Plan {
     pub slo: Vec<crate::criteria::slo::SloRule>,
 }
 
+fn unbound() -> TokenScope {
+    TokenScope::Unbound
+}
+
 fn default_arrival() -> Arrival {
     Arrival::Poisson
 }
@@ -283,6 +294,7 @@ impl Plan {
         Self {
             host: host.into(),
             token: None,
+            token_scope: TokenScope::PlanHost,
             model: model.into(),
             api: ApiKind::Openwebui,
             chat_id: ChatIdMode::Local,

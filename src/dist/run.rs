@@ -7,7 +7,6 @@ use super::master::{self, MasterConfig, MasterNode, NodeConfig};
 use super::worker::{self, WorkerConfig};
 use crate::app::Signals;
 use crate::cli::RunArgs;
-use crate::config::Secret;
 use crate::report;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -151,14 +150,17 @@ async fn run_master_headless(
 }
 
 async fn run_worker(dist: DistArgs, args: RunArgs, signals: &Signals) -> anyhow::Result<u8> {
-    let token = args
-        .token
+    let token = args.secret();
+    let token_host = args
+        .host
         .as_deref()
         .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(Secret::new);
+        .filter(|h| !h.is_empty())
+        .map(String::from);
     if token.is_none() {
         eprintln!("warning: no token (GSA_AUTH_TOKEN or --token) on this worker: requests are sent without an Authorization header (the master never sends its token)");
+    } else if token_host.is_none() {
+        eprintln!("warning: this worker has a token but no GSAI_HOST / --host: the token is sent to no host; set GSAI_HOST to the service the master tests");
     }
     let own = args.clone();
     let cfg = WorkerConfig {
@@ -166,6 +168,7 @@ async fn run_worker(dist: DistArgs, args: RunArgs, signals: &Signals) -> anyhow:
         master_port: dist.master_port,
         node_id: worker::node_id(),
         token,
+        token_host,
         shutdown: CancellationToken::new(),
         cancel_now: CancellationToken::new(),
         local_plan: Box::new(move |host| {

@@ -47,6 +47,9 @@ pub struct WorkerConfig {
     /// The Bearer token: the worker's own (flags, environment, `.env`), never sent to or
     /// received from the master.
     pub token: Option<Secret>,
+    /// The worker's own `GSAI_HOST` / `--host`: the one origin its token is sent to. A master
+    /// that asks for a test of another origin gets it run without the token.
+    pub token_host: Option<String>,
     /// The worker's own plan, for masters that send none.
     pub local_plan: LocalPlan,
     /// Cancelled to leave (Ctrl-C, SIGTERM): users stop, the last statistics are shipped, and
@@ -453,7 +456,10 @@ impl Worker {
                 .map_err(|e| format!("the master's plan could not be read ({e}); run the same gsai-load version on master and workers"))?,
             None => (self.cfg.local_plan)(spawn.host.as_deref())?,
         };
-        plan.token = self.cfg.token.clone();
+        plan.set_token(self.cfg.token.clone(), self.cfg.token_host.as_deref());
+        if let Some(notice) = plan.token_withheld() {
+            eprintln!("worker {}: {notice}", self.cfg.node_id);
+        }
         plan.run_time = None;
         plan.max_requests = None;
         plan.users = spawn.user_count();

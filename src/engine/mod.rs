@@ -347,7 +347,8 @@ pub(crate) fn user_ctx(
     if plan.tls != crate::client::TlsOptions::default() {
         target = target.with_tls(&plan.tls)?;
     }
-    let auth = match &plan.token {
+    // The one rule of where a token may go (config::origin): none to an origin it was not given for.
+    let auth = match plan.token_for_host() {
         Some(t) => Some(bearer(t.expose()).ok_or(EngineError::Token)?),
         None => None,
     };

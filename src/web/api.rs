@@ -6,7 +6,8 @@
 //! summaries come from [`crate::report::json`], and downloads from the report writers.
 
 use super::downloads::{self, Download};
-use super::state::{Controller, StartRequest, Started, UiState, View, WebError};
+use super::form::{parse_field, SwarmForm};
+use super::state::{Controller, Started, UiState, View, WebError};
 use crate::dist::master::MasterError;
 use crate::dist::nodes::WorkerView;
 use crate::engine::StopReason;
@@ -24,7 +25,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 /// A `{"success": false, "message": ...}` answer with a status code.
-fn failure(status: StatusCode, message: impl Into<String>) -> Response {
+pub(super) fn failure(status: StatusCode, message: impl Into<String>) -> Response {
     let message: String = message.into();
     (status, Json(json!({"success": false, "message": message}))).into_response()
 }
@@ -55,82 +56,6 @@ fn ms(us: Option<u64>) -> Option<f64> {
     us.map(|v| r2(v as f64 / 1000.0))
 }
 
-/// Form fields of `POST /swarm` (Locust's names, plus `model` and `api`). All optional: a
-/// missing value falls back to the command line's.
-#[derive(Debug, Default, Deserialize)]
-pub struct SwarmForm {
-    user_count: Option<String>,
-    spawn_rate: Option<String>,
-    host: Option<String>,
-    model: Option<String>,
-    run_time: Option<String>,
-    api: Option<String>,
-}
-
-fn parse_field<T: std::str::FromStr>(
-    field: &'static str,
-    value: Option<&str>,
-    default: T,
-    expected: &str,
-) -> Result<T, WebError> {
-    match value.map(str::trim).filter(|v| !v.is_empty()) {
-        None => Ok(default),
-        Some(v) => v.parse().map_err(|_| WebError::Invalid {
-            field,
-            reason: format!("'{v}' is not {expected}"),
-        }),
-    }
-}
-
-impl SwarmForm {
-    fn to_request(&self, c: &Controller) -> Result<StartRequest, WebError> {
-        let d = c.defaults();
-        let run_time = match self.run_time.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(v) => {
-                let t = crate::cli::parse_duration(v).map_err(|reason| WebError::Invalid {
-                    field: "run_time",
-                    reason,
-                })?;
-                if t.is_zero() {
-                    return Err(WebError::Invalid {
-                        field: "run_time",
-                        reason: "must be above 0 (leave it empty to run until stopped)".into(),
-                    });
-                }
-                Some(t)
-            }
-        };
-        let api = match self.api.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(v) => Some(
-                <ApiKind as clap::ValueEnum>::from_str(v, true).map_err(|_| WebError::Invalid {
-                    field: "api",
-                    reason: format!("'{v}' is not one of openwebui, openai"),
-                })?,
-            ),
-        };
-        Ok(StartRequest {
-            users: parse_field(
-                "user_count",
-                self.user_count.as_deref(),
-                d.users,
-                "a whole number",
-            )?,
-            spawn_rate: parse_field(
-                "spawn_rate",
-                self.spawn_rate.as_deref(),
-                d.spawn_rate,
-                "a number",
-            )?,
-            host: self.host.clone(),
-            model: self.model.clone(),
-            run_time,
-            api,
-        })
-    }
-}
-
 /// `POST /swarm`: starts a test, or changes the running test's users and spawn rate.
 pub async fn swarm(
     State(c): State<Controller>,
@@ -146,9 +71,16 @@ pub async fn swarm(
     };
     let (users, rate) = (req.users, req.spawn_rate);
     match c.swarm(req) {
-        Ok(Started::New { run_id, host }) => Json(json!({
+        Ok(Started::New {
+            run_id,
+            host,
+            token_withheld,
+        }) => Json(json!({
             "success": true,
-            "message": format!("Swarming started: {users} users at {rate}/s against {host}"),
+            "message": match token_withheld {
+                None => format!("Swarming started: {users} users at {rate}/s against {host}"),
+                Some(n) => format!("Swarming started: {users} users at {rate}/s against {host} ({n})"),
+            },
             "host": host,
             "run_id": run_id,
         }))

@@ -2,13 +2,15 @@
 //! test, and download its results, from a browser or with curl (docs/web-api.md).
 //!
 //! [`app`] builds the router apart from serving, so tests drive it on a port-0 listener;
-//! [`serve`] takes the listener and a shutdown token. The page is three embedded asset files plus
+//! [`serve`] takes the listener and a shutdown token. [`guard`] keeps other web sites out. The page is three embedded asset files plus
 //! the charts shared with the HTML report (`assets/charts.js`): no CDN, no build step.
 
 pub mod api;
 mod args;
 pub mod auth;
 pub mod downloads;
+mod form;
+pub mod guard;
 mod rates;
 pub mod runner;
 pub mod state;
@@ -19,11 +21,13 @@ pub use rates::Rates;
 pub use runner::{Runner, Running};
 pub use state::{Controller, FormDefaults, StartRequest, UiState};
 
+use axum::extract::DefaultBodyLimit;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
 use downloads::Download;
+use std::net::SocketAddr;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -56,8 +60,18 @@ fn download_route(which: Download) -> axum::routing::MethodRouter<Controller> {
     get(move |axum::extract::State(c): axum::extract::State<Controller>| api::download(c, which))
 }
 
-/// The router: page, assets and API, behind HTTP Basic when a login is set.
-pub fn app(state: WebState) -> Router {
+/// The router of a UI listening on `bound`: page, assets and API, behind HTTP Basic when a
+/// login is set, with the actions refused to other web sites and, on loopback, every request
+/// refused to names other than loopback ones ([`guard`]).
+pub fn app(state: WebState, bound: SocketAddr) -> Router {
+    // Every route that starts, changes, stops or resets a test: only from the UI's own page or
+    // from scripts. /stop and /stats/reset are GETs (Locust's), which an <img> can trigger.
+    let actions = Router::new()
+        .route("/swarm", post(api::swarm))
+        .route("/users", post(api::users))
+        .route("/stop", get(api::stop).post(api::stop))
+        .route("/stats/reset", get(api::reset).post(api::reset))
+        .route_layer(axum::middleware::from_fn(guard::same_site_only));
     let mut router = Router::new()
         .route(
             "/",
@@ -76,24 +90,30 @@ pub fn app(state: WebState) -> Router {
             get(|| async { asset("text/javascript; charset=utf-8", CHARTS_JS) }),
         )
         .route("/config", get(api::config))
-        .route("/swarm", post(api::swarm))
-        .route("/users", post(api::users))
-        .route("/stop", get(api::stop).post(api::stop))
-        .route("/stats/reset", get(api::reset).post(api::reset))
         .route("/stats/requests", get(api::stats_requests))
         .route("/stats/llm", get(api::stats_llm))
-        .route("/stats/history", get(api::stats_history));
+        .route("/stats/history", get(api::stats_history))
+        .merge(actions);
     for which in Download::ALL {
         router = router.route(which.path(), download_route(which));
     }
-    let router = router.with_state(state.controller);
-    match &state.login {
+    let router = router
+        .with_state(state.controller)
+        .layer(DefaultBodyLimit::max(guard::MAX_BODY_BYTES));
+    let router = match &state.login {
         Some(login) => router.layer(axum::middleware::from_fn_with_state(
             auth::Guard::new(login),
             auth::require_login,
         )),
         None => router,
-    }
+    };
+    // Outermost: a rebinding page gets nothing, not even the login prompt.
+    router
+        .layer(axum::middleware::from_fn_with_state(
+            guard::HostPolicy::for_listener(bound),
+            guard::check_host,
+        ))
+        .layer(axum::middleware::from_fn(guard::no_framing))
 }
 
 /// Serves the UI on `listener` until `shutdown` is cancelled.
@@ -102,7 +122,8 @@ pub async fn serve(
     state: WebState,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
+    let bound = listener.local_addr()?;
+    axum::serve(listener, app(state, bound))
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
 }

@@ -8,7 +8,7 @@
 
 use super::rates::{RateWindow, Rates};
 use super::runner::{Runner, Running};
-use crate::config::Plan;
+use crate::config::{Plan, Secret, TokenWithheld};
 use crate::dist::master::MasterError;
 use crate::dist::nodes::WorkerView;
 use crate::engine::{EngineError, RunResult, RunState, Snapshot, StopReason};
@@ -65,6 +65,9 @@ pub struct StartRequest {
     pub run_time: Option<Duration>,
     /// API flavour (`None`: the configured one).
     pub api: Option<ApiKind>,
+    /// A token for this test's host (`None`: the configured token, sent only if this test's
+    /// host has the origin of `GSAI_HOST` / `--host`).
+    pub token: Option<Secret>,
 }
 
 /// What a start or edit did.
@@ -76,6 +79,8 @@ pub enum Started {
         run_id: u64,
         /// Its target.
         host: String,
+        /// Why the configured token is not sent to this host, if it is not.
+        token_withheld: Option<TokenWithheld>,
     },
     /// The running test's users or spawn rate changed.
     Edited {
@@ -271,6 +276,11 @@ impl Controller {
         let handle = self.shared.runner.start(plan.clone())?;
         inner.next_run_id += 1;
         let host = plan.host.clone();
+        let token_withheld = plan.token_withheld();
+        if let Some(notice) = &token_withheld {
+            // The operator watching the console sees why the service answers 401.
+            eprintln!("test {run_id}: {notice}");
+        }
         let snapshots = handle.subscribe();
         let latest = snapshots.borrow().clone();
         let started_unix_s = unix_now_s();
@@ -289,7 +299,11 @@ impl Controller {
         });
         drop(inner);
         tokio::spawn(self.clone().watch(run_id, snapshots));
-        Ok(Started::New { run_id, host })
+        Ok(Started::New {
+            run_id,
+            host,
+            token_withheld,
+        })
     }
 
     /// Changes the running test's users and spawn rate.
@@ -482,7 +496,12 @@ impl Controller {
             .or(given(&d.model))
             .ok_or(WebError::MissingModel)?;
         let mut plan = self.shared.template.clone();
-        plan.host = host.to_string();
+        // The configured token stays with the configured host; a token from the form is for
+        // the form's host (config::origin).
+        plan.retarget(host);
+        if let Some(token) = &req.token {
+            plan.set_token(Some(token.clone()), Some(host));
+        }
         plan.model = model.to_string();
         plan.users = req.users;
         plan.spawn_rate = req.spawn_rate;

@@ -147,7 +147,9 @@ async fn master_on(dir: &Path, mock: &MockServer, port: u16, extra: &[&str]) -> 
     (p, port)
 }
 
-pub(crate) fn worker(dir: &Path, port: u16) -> Proc {
+/// A worker whose own GSAI_HOST is `host` (its token goes to that origin only) and whose own
+/// token is TOKEN.
+pub(crate) fn worker(dir: &Path, port: u16, host: &str) -> Proc {
     let port = port.to_string();
     let mut c = clean(
         dir,
@@ -159,8 +161,8 @@ pub(crate) fn worker(dir: &Path, port: u16) -> Proc {
             &port,
         ],
     );
-    // The worker's own token: the master never sends one.
-    c.env("GSA_AUTH_TOKEN", TOKEN);
+    // The worker's own token, for its own host: the master never sends one.
+    c.env("GSA_AUTH_TOKEN", TOKEN).env("GSAI_HOST", host);
     Proc::spawn(c)
 }
 
@@ -201,7 +203,9 @@ async fn master_and_three_workers_count_exactly_what_the_mock_served() {
         ],
     )
     .await;
-    let mut workers: Vec<Proc> = (0..3).map(|_| worker(dir.path(), port)).collect();
+    let mut workers: Vec<Proc> = (0..3)
+        .map(|_| worker(dir.path(), port, &mock.base_url()))
+        .collect();
     m.wait_line("3 workers ready", Duration::from_secs(30))
         .await;
     wait_requests(&mock, 30, Duration::from_secs(30)).await;
@@ -386,7 +390,9 @@ async fn a_killed_worker_is_missing_its_users_move_and_its_counts_stay() {
         ],
     )
     .await;
-    let mut workers: Vec<Proc> = (0..3).map(|_| worker(dir.path(), port)).collect();
+    let mut workers: Vec<Proc> = (0..3)
+        .map(|_| worker(dir.path(), port, &mock.base_url()))
+        .collect();
     m.wait_line("3 workers ready", Duration::from_secs(30))
         .await;
     wait_requests(&mock, 60, Duration::from_secs(30)).await;
@@ -448,7 +454,7 @@ async fn a_worker_that_loses_its_master_stops_and_joins_the_next_one() {
     let mock = start_mock(fast_config()).await;
     let dir = tempfile::tempdir().unwrap();
     let (mut m1, port) = master(dir.path(), &mock, &["-u", "2", "-r", "100", "-t", "60s"]).await;
-    let mut w = worker(dir.path(), port);
+    let mut w = worker(dir.path(), port, &mock.base_url());
     wait_requests(&mock, 20, Duration::from_secs(30)).await;
     m1.child.kill().expect("kill the master");
     let _ = m1.child.wait();
@@ -553,7 +559,7 @@ async fn a_worker_joins_a_stock_locust_master() {
             "constant(0.05)",
         ],
     );
-    c.env("GSA_AUTH_TOKEN", TOKEN);
+    c.env("GSA_AUTH_TOKEN", TOKEN).env("GSAI_HOST", &url);
     let mut w = Proc::spawn(c);
     assert_eq!(
         m.wait_exit(Duration::from_secs(90)).await,

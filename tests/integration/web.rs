@@ -51,8 +51,13 @@ pub async fn start_ui(defaults: FormDefaults, login: Option<Login>) -> Ui {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let shutdown = CancellationToken::new();
+    // As the binary does: the token is configured with the host (GSAI_HOST), and goes there only.
+    let mut plan = template();
+    if let Some(host) = &defaults.host {
+        plan.host = host.clone();
+    }
     let state = WebState {
-        controller: Controller::new(template(), defaults),
+        controller: Controller::new(plan, defaults),
         login,
     };
     tokio::spawn(web::serve(listener, state, shutdown.clone()));

@@ -185,3 +185,29 @@ async fn autostart_without_host_and_a_bad_login_are_usage_errors() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--web-login"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_ui_on_all_interfaces_without_a_login_warns_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, warns) in [
+        (&["--web-host", "0.0.0.0"][..], true),
+        (
+            &["--web-host", "0.0.0.0", "--web-login", "admin:pw"][..],
+            false,
+        ),
+        (&["--web-host", "127.0.0.1"][..], false),
+    ] {
+        let mut child = bin(dir.path(), &[args, &["--web-port", "0"]].concat());
+        let lines = stderr_lines(&mut child);
+        let mut seen = Vec::new();
+        ui_address(&lines, &mut seen);
+        // Start-up warnings come before the address line; nothing more to see.
+        let _ = child.kill();
+        let _ = child.wait();
+        let warning = seen.iter().any(|l| {
+            l.starts_with("warning: the web UI listens on 0.0.0.0:")
+                && l.contains("without --web-login")
+        });
+        assert_eq!(warning, warns, "{args:?}: {seen:?}");
+    }
+}

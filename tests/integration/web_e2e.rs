@@ -440,7 +440,9 @@ async fn the_workers_tab_shows_a_masters_workers_in_chromium() {
         .await;
     browser.click("#start-cancel").await;
 
-    let _workers: Vec<Proc> = (0..2).map(|_| worker(dir.path(), m.port)).collect();
+    let _workers: Vec<Proc> = (0..2)
+        .map(|_| worker(dir.path(), m.port, &mock.base_url()))
+        .collect();
     browser
         .wait_js(
             "return document.getElementById('fig-workers').textContent === '2'",

@@ -153,7 +153,9 @@ async fn the_web_master_runs_two_tests_over_the_same_workers() {
     assert_eq!(r.status, 409, "{}", r.body);
     assert!(r.body.contains("no worker is connected"), "{}", r.body);
 
-    let mut workers: Vec<Proc> = (0..2).map(|_| worker(dir.path(), m.port)).collect();
+    let mut workers: Vec<Proc> = (0..2)
+        .map(|_| worker(dir.path(), m.port, &mock.base_url()))
+        .collect();
     poll_stats(m.web, "two workers", Duration::from_secs(30), |s| {
         s["worker_count"] == 2 && s["state"] == "ready"
     })
@@ -238,7 +240,9 @@ async fn the_web_master_autostarts_once_its_workers_are_there() {
         s["state"], "ready",
         "nothing starts before the workers: {s}"
     );
-    let mut workers: Vec<Proc> = (0..2).map(|_| worker(dir.path(), m.port)).collect();
+    let mut workers: Vec<Proc> = (0..2)
+        .map(|_| worker(dir.path(), m.port, &mock.base_url()))
+        .collect();
     assert_eq!(
         m.proc.wait_exit(Duration::from_secs(60)).await,
         Some(0),
