@@ -7,12 +7,23 @@
 //! From a worker that sends no `"gsai"` key (Locust, Boomer) our master rebuilds what the
 //! entries allow: counts, response-time buckets, failures.
 
+use super::hdr_wire::{decode_metric, encode_metric, HdrWireError, MAX_HISTOGRAM_VALUE};
 use super::protocol::{as_f64, as_u64, get, map, GSAI_PROTOCOL};
 use crate::metrics::{FailureEntry, FailureKey, Metric, NameStats, RequestKind, StatsSet};
-use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
-use hdrhistogram::Histogram;
 use rmpv::Value;
 use std::collections::BTreeMap;
+
+/// Most request kinds (rows) one test keeps. gsai-load's workloads have a few; Locust users
+/// keep theirs to tens. Each row costs up to ~2 MB of histograms, so a peer inventing names
+/// must not add rows without end: rows and failures of kinds beyond this are dropped.
+pub const MAX_REQUEST_KINDS: usize = 64;
+/// Longest method or name kept for a row (longer ones are cut, at a character boundary).
+pub const MAX_KIND_NAME_BYTES: usize = 512;
+/// Longest failure message kept (longer ones are cut).
+pub const MAX_FAILURE_MESSAGE_BYTES: usize = 4096;
+/// Most entries read from one metrics map of a row; the known metrics are fewer, and each is
+/// read once, so a map repeating one metric cannot make us decode it again and again.
+const MAX_METRICS_PER_ROW: usize = 32;
 
 /// Why a stats report cannot be read.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +34,21 @@ pub enum StatsWireError {
     /// A field is missing or of the wrong type.
     #[error("malformed stats report: {0}")]
     Shape(String),
+    /// A histogram was refused.
+    #[error("stats report: {0}")]
+    Histogram(#[from] HdrWireError),
+}
+
+/// `s` cut to at most `max` bytes, at a character boundary.
+fn clip(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 fn shape(s: impl Into<String>) -> StatsWireError {
@@ -233,37 +259,6 @@ fn metric_mut<'a>(r: &'a mut NameStats, name: &str) -> Option<&'a mut Metric> {
     })
 }
 
-fn encode_metric(m: &Metric) -> Value {
-    let mut bytes = Vec::new();
-    // Serializing into a Vec only fails for histograms wider than the format allows, which
-    // ours (3 digits, auto-resized u64) are not; an empty value is then read as "no samples".
-    let _ = V2Serializer::new().serialize(m.histogram(), &mut bytes);
-    Value::Array(vec![
-        Value::Binary(bytes),
-        Value::from(m.sum()),
-        Value::from(m.min().unwrap_or(0)),
-        Value::from(m.max().unwrap_or(0)),
-    ])
-}
-
-fn decode_metric(v: &Value) -> Result<Metric, StatsWireError> {
-    let parts = v
-        .as_array()
-        .ok_or_else(|| shape("metric is not an array"))?;
-    let (Some(Value::Binary(bytes)), Some(sum), Some(min), Some(max)) = (
-        parts.first(),
-        parts.get(1).and_then(as_u64),
-        parts.get(2).and_then(as_u64),
-        parts.get(3).and_then(as_u64),
-    ) else {
-        return Err(shape("metric is not [bin, sum, min, max]"));
-    };
-    let hist: Histogram<u64> = Deserializer::new()
-        .deserialize(&mut bytes.as_slice())
-        .map_err(|e| shape(format!("histogram: {e:?}")))?;
-    Ok(Metric::from_parts(hist, sum, min, max))
-}
-
 /// The exact extension: rows with every metric's histogram, and the failures table.
 pub fn encode_exact(kinds: &[RequestKind], delta: &StatsSet, in_flight: u64) -> Value {
     let rows = delta
@@ -330,20 +325,28 @@ impl KindIndex {
         Self { kinds }
     }
 
-    /// The index of (method, name), added if new.
-    pub fn index(&mut self, method: &str, name: &str) -> usize {
+    /// The index of (method, name) (each cut to [`MAX_KIND_NAME_BYTES`]), added if new;
+    /// `None` when it is new and [`MAX_REQUEST_KINDS`] kinds are known already.
+    pub fn index(&mut self, method: &str, name: &str) -> Option<usize> {
+        let (method, name) = (
+            clip(method, MAX_KIND_NAME_BYTES),
+            clip(name, MAX_KIND_NAME_BYTES),
+        );
         if let Some(i) = self
             .kinds
             .iter()
             .position(|k| k.method == method && k.name == name)
         {
-            return i;
+            return Some(i);
+        }
+        if self.kinds.len() >= MAX_REQUEST_KINDS {
+            return None;
         }
         self.kinds.push(RequestKind {
             method: method.into(),
             name: name.into(),
         });
-        self.kinds.len() - 1
+        Some(self.kinds.len() - 1)
     }
 
     /// All kinds, by index.
@@ -363,6 +366,8 @@ pub struct ReadReport {
     pub in_flight: u64,
     /// Whether the report had the exact extension (else it was rebuilt from Locust's entries).
     pub exact: bool,
+    /// Rows and failures dropped because their kind was new beyond [`MAX_REQUEST_KINDS`].
+    pub dropped_kinds: u64,
 }
 
 fn text(v: &Value, key: &str) -> String {
@@ -375,20 +380,23 @@ fn text(v: &Value, key: &str) -> String {
 /// Reads a `stats` message's data into a delta over `index`'s kinds.
 pub fn read_report(data: &Value, index: &mut KindIndex) -> Result<ReadReport, StatsWireError> {
     let user_count = get(data, "user_count").and_then(as_u64).unwrap_or(0);
+    let mut dropped_kinds = 0;
     if let Some(g) = get(data, "gsai") {
-        let (delta, in_flight) = decode_exact(g, index)?;
+        let (delta, in_flight) = decode_exact(g, index, &mut dropped_kinds)?;
         return Ok(ReadReport {
             delta,
             user_count,
             in_flight,
             exact: true,
+            dropped_kinds,
         });
     }
     Ok(ReadReport {
-        delta: from_entries(data, index)?,
+        delta: from_entries(data, index, &mut dropped_kinds)?,
         user_count,
         in_flight: 0,
         exact: false,
+        dropped_kinds,
     })
 }
 
@@ -399,7 +407,11 @@ fn row_at(set: &mut StatsSet, i: usize) -> &mut NameStats {
     &mut set.rows[i]
 }
 
-fn decode_exact(g: &Value, index: &mut KindIndex) -> Result<(StatsSet, u64), StatsWireError> {
+fn decode_exact(
+    g: &Value,
+    index: &mut KindIndex,
+    dropped_kinds: &mut u64,
+) -> Result<(StatsSet, u64), StatsWireError> {
     let version = get(g, "version").and_then(as_u64).unwrap_or(0);
     if version != GSAI_PROTOCOL {
         return Err(StatsWireError::Version(version));
@@ -408,8 +420,19 @@ fn decode_exact(g: &Value, index: &mut KindIndex) -> Result<(StatsSet, u64), Sta
     let rows = get(g, "rows")
         .and_then(Value::as_array)
         .ok_or_else(|| shape("gsai.rows"))?;
+    if rows.len() > MAX_REQUEST_KINDS {
+        // One row per kind: more rows than a test may have kinds is not a real report, and
+        // each row may hold nine histograms to decode.
+        return Err(shape(format!(
+            "{} rows (at most {MAX_REQUEST_KINDS})",
+            rows.len()
+        )));
+    }
     for r in rows {
-        let i = index.index(&text(r, "method"), &text(r, "name"));
+        let Some(i) = index.index(&text(r, "method"), &text(r, "name")) else {
+            *dropped_kinds += 1;
+            continue;
+        };
         let n = |k: &str| get(r, k).and_then(as_u64).unwrap_or(0);
         let mut row = NameStats {
             requests: n("requests"),
@@ -426,13 +449,21 @@ fn decode_exact(g: &Value, index: &mut KindIndex) -> Result<(StatsSet, u64), Sta
                 *slot = as_u64(v).unwrap_or(0);
             }
         }
-        for (name, m) in get(r, "metrics")
-            .and_then(Value::as_map)
-            .into_iter()
-            .flatten()
-        {
-            // Metrics added by a later minor version are skipped, not fatal.
-            if let Some(slot) = name.as_str().and_then(|n| metric_mut(&mut row, n)) {
+        let metrics = get(r, "metrics").and_then(Value::as_map);
+        if metrics.is_some_and(|m| m.len() > MAX_METRICS_PER_ROW) {
+            return Err(shape(format!(
+                "a row with more than {MAX_METRICS_PER_ROW} metrics"
+            )));
+        }
+        let mut seen = Vec::new();
+        for (name, m) in metrics.into_iter().flatten() {
+            // Metrics added by a later minor version are skipped, not fatal; a repeated one
+            // is read once.
+            let Some(name) = name.as_str().filter(|n| !seen.contains(n)) else {
+                continue;
+            };
+            if let Some(slot) = metric_mut(&mut row, name) {
+                seen.push(name);
                 *slot = decode_metric(m)?;
             }
         }
@@ -445,7 +476,10 @@ fn decode_exact(g: &Value, index: &mut KindIndex) -> Result<(StatsSet, u64), Sta
     {
         let a = f.as_array().ok_or_else(|| shape("gsai.failures entry"))?;
         let s = |i: usize| a.get(i).and_then(Value::as_str).unwrap_or_default();
-        let kind = index.index(s(0), s(1));
+        let Some(kind) = index.index(s(0), s(1)) else {
+            *dropped_kinds += 1;
+            continue;
+        };
         add_failure(
             &mut set,
             kind,
@@ -467,7 +501,7 @@ fn add_failure(set: &mut StatsSet, kind: usize, message: &str, e: FailureEntry) 
     one.failures.insert(
         FailureKey {
             kind,
-            message: message.into(),
+            message: clip(message, MAX_FAILURE_MESSAGE_BYTES).into(),
         },
         e,
     );
@@ -475,13 +509,20 @@ fn add_failure(set: &mut StatsSet, kind: usize, message: &str, e: FailureEntry) 
 }
 
 /// Rebuilds a delta from Locust's stats entries (a worker without the exact extension).
-fn from_entries(data: &Value, index: &mut KindIndex) -> Result<StatsSet, StatsWireError> {
+fn from_entries(
+    data: &Value,
+    index: &mut KindIndex,
+    dropped_kinds: &mut u64,
+) -> Result<StatsSet, StatsWireError> {
     let mut set = StatsSet::new(index.kinds().len());
     let entries = get(data, "stats")
         .and_then(Value::as_array)
         .ok_or_else(|| shape("no stats list"))?;
     for e in entries {
-        let i = index.index(&text(e, "method"), &text(e, "name"));
+        let Some(i) = index.index(&text(e, "method"), &text(e, "name")) else {
+            *dropped_kinds += 1;
+            continue;
+        };
         let n = |k: &str| get(e, k).and_then(as_u64).unwrap_or(0);
         let f = |k: &str| get(e, k).and_then(as_f64);
         let us = |ms: f64| (ms * 1000.0).round().max(0.0) as u64;
@@ -491,8 +532,12 @@ fn from_entries(data: &Value, index: &mut KindIndex) -> Result<StatsSet, StatsWi
             .into_iter()
             .flatten()
         {
+            // A time beyond the histogram limit is not a real response time; recording it
+            // would grow the histogram to any size a peer names.
             if let (Some(ms), Some(c)) = (as_f64(k), as_u64(c)) {
-                let _ = hist.record_n(us(ms), c);
+                if us(ms) <= MAX_HISTOGRAM_VALUE {
+                    let _ = hist.record_n(us(ms), c);
+                }
             }
         }
         let row = NameStats {
@@ -516,7 +561,10 @@ fn from_entries(data: &Value, index: &mut KindIndex) -> Result<StatsSet, StatsWi
         .into_iter()
         .flatten()
     {
-        let kind = index.index(&text(err, "method"), &text(err, "name"));
+        let Some(kind) = index.index(&text(err, "method"), &text(err, "name")) else {
+            *dropped_kinds += 1;
+            continue;
+        };
         let seen = |k: &str| get(err, k).and_then(as_f64).unwrap_or(0.0);
         add_failure(
             &mut set,
