@@ -22,3 +22,6 @@ pub mod run;
 pub mod transport;
 pub mod worker;
 pub mod zmtp;
+
+#[cfg(test)]
+mod hostile_input_tests;
