@@ -19,6 +19,7 @@ mod master_test;
 pub mod nodes;
 pub mod protocol;
 pub mod run;
+pub mod stats_read;
 pub mod transport;
 pub mod worker;
 pub mod zmtp;
