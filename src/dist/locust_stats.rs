@@ -1,35 +1,22 @@
 //! Statistics on the wire: a [`StatsSet`] delta as the `data` of Locust's `stats` message
 //! (stats entries, Aggregated total, errors, with Locust's rounding and integer keys), plus the
-//! exact version in a `"gsai"` key (HDR histograms, V2-serialized, as msgpack bin), and back.
+//! exact version in a `"gsai"` key (HDR histograms, V2-serialized, as msgpack bin). The master
+//! reads them back in [`super::stats_read`].
 //!
 //! A stock Locust master reads the entries and ignores `"gsai"`; our master merges the
 //! histograms, so its percentiles are those of every request, never an average of workers'.
 //! From a worker that sends no `"gsai"` key (Locust, Boomer) our master rebuilds what the
 //! entries allow: counts, response-time buckets, failures.
 
-use super::protocol::{as_f64, as_u64, get, map, GSAI_PROTOCOL};
-use crate::metrics::{
-    FailureEntry, FailureKey, FailureKind, Metric, NameStats, RequestKind, StatsSet,
+use super::hdr_wire::encode_metric;
+use super::protocol::{map, GSAI_PROTOCOL};
+pub use super::stats_read::{
+    read_report, KindIndex, ReadReport, StatsWireError, MAX_FAILURE_MESSAGE_BYTES,
+    MAX_KIND_NAME_BYTES, MAX_REQUEST_KINDS,
 };
-use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
-use hdrhistogram::Histogram;
+use crate::metrics::{Metric, NameStats, RequestKind, StatsSet};
 use rmpv::Value;
 use std::collections::BTreeMap;
-
-/// Why a stats report cannot be read.
-#[derive(Debug, thiserror::Error)]
-pub enum StatsWireError {
-    /// The `"gsai"` extension is from a newer, incompatible gsai-load.
-    #[error("stats extension version {0} is not supported (this gsai-load speaks {GSAI_PROTOCOL}); run the same gsai-load version on master and workers")]
-    Version(u64),
-    /// A field is missing or of the wrong type.
-    #[error("malformed stats report: {0}")]
-    Shape(String),
-}
-
-fn shape(s: impl Into<String>) -> StatsWireError {
-    StatsWireError::Shape(s.into())
-}
 
 /// Locust's `bucket_response_time` on a time in µs: rounds the time in ms to ~2 significant
 /// digits (147 → 150, 3432 → 3400, 58760 → 59000), half to even like Python's `round`.
@@ -220,7 +207,7 @@ fn named_metrics(r: &NameStats) -> [(&'static str, &Metric); 9] {
     ]
 }
 
-fn metric_mut<'a>(r: &'a mut NameStats, name: &str) -> Option<&'a mut Metric> {
+pub(super) fn metric_mut<'a>(r: &'a mut NameStats, name: &str) -> Option<&'a mut Metric> {
     Some(match name {
         "response_time_us" => &mut r.response_time_us,
         "connect_us" => &mut r.connect_us,
@@ -233,37 +220,6 @@ fn metric_mut<'a>(r: &'a mut NameStats, name: &str) -> Option<&'a mut Metric> {
         "output_tokens" => &mut r.output_tokens,
         _ => return None,
     })
-}
-
-fn encode_metric(m: &Metric) -> Value {
-    let mut bytes = Vec::new();
-    // Serializing into a Vec only fails for histograms wider than the format allows, which
-    // ours (3 digits, auto-resized u64) are not; an empty value is then read as "no samples".
-    let _ = V2Serializer::new().serialize(m.histogram(), &mut bytes);
-    Value::Array(vec![
-        Value::Binary(bytes),
-        Value::from(m.sum()),
-        Value::from(m.min().unwrap_or(0)),
-        Value::from(m.max().unwrap_or(0)),
-    ])
-}
-
-fn decode_metric(v: &Value) -> Result<Metric, StatsWireError> {
-    let parts = v
-        .as_array()
-        .ok_or_else(|| shape("metric is not an array"))?;
-    let (Some(Value::Binary(bytes)), Some(sum), Some(min), Some(max)) = (
-        parts.first(),
-        parts.get(1).and_then(as_u64),
-        parts.get(2).and_then(as_u64),
-        parts.get(3).and_then(as_u64),
-    ) else {
-        return Err(shape("metric is not [bin, sum, min, max]"));
-    };
-    let hist: Histogram<u64> = Deserializer::new()
-        .deserialize(&mut bytes.as_slice())
-        .map_err(|e| shape(format!("histogram: {e:?}")))?;
-    Ok(Metric::from_parts(hist, sum, min, max))
 }
 
 /// The exact extension: rows with every metric's histogram, and the failures table.
@@ -319,231 +275,6 @@ pub fn encode_exact(kinds: &[RequestKind], delta: &StatsSet, in_flight: u64) -> 
         ("failures", Value::Array(failures)),
         ("in_flight", Value::from(in_flight)),
     ])
-}
-
-/// Maps request kinds to row indices, adding new kinds as they come.
-#[derive(Clone, Debug, Default)]
-pub struct KindIndex {
-    kinds: Vec<RequestKind>,
-}
-
-impl KindIndex {
-    /// Starts with `kinds` at their indices.
-    pub fn new(kinds: Vec<RequestKind>) -> Self {
-        Self { kinds }
-    }
-
-    /// The index of (method, name), added if new.
-    pub fn index(&mut self, method: &str, name: &str) -> usize {
-        if let Some(i) = self
-            .kinds
-            .iter()
-            .position(|k| k.method == method && k.name == name)
-        {
-            return i;
-        }
-        self.kinds.push(RequestKind {
-            method: method.into(),
-            name: name.into(),
-        });
-        self.kinds.len() - 1
-    }
-
-    /// All kinds, by index.
-    pub fn kinds(&self) -> &[RequestKind] {
-        &self.kinds
-    }
-}
-
-/// One report as the master reads it: a delta with rows indexed by the master's kinds.
-#[derive(Clone, Debug, Default)]
-pub struct ReadReport {
-    /// The statistics.
-    pub delta: StatsSet,
-    /// Users the worker runs.
-    pub user_count: u64,
-    /// Requests in flight at the worker (0 when it did not say).
-    pub in_flight: u64,
-    /// Whether the report had the exact extension (else it was rebuilt from Locust's entries).
-    pub exact: bool,
-}
-
-fn text(v: &Value, key: &str) -> String {
-    get(v, key)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string()
-}
-
-/// Reads a `stats` message's data into a delta over `index`'s kinds.
-pub fn read_report(data: &Value, index: &mut KindIndex) -> Result<ReadReport, StatsWireError> {
-    let user_count = get(data, "user_count").and_then(as_u64).unwrap_or(0);
-    if let Some(g) = get(data, "gsai") {
-        let (delta, in_flight) = decode_exact(g, index)?;
-        return Ok(ReadReport {
-            delta,
-            user_count,
-            in_flight,
-            exact: true,
-        });
-    }
-    Ok(ReadReport {
-        delta: from_entries(data, index)?,
-        user_count,
-        in_flight: 0,
-        exact: false,
-    })
-}
-
-fn row_at(set: &mut StatsSet, i: usize) -> &mut NameStats {
-    if set.rows.len() <= i {
-        set.rows.resize(i + 1, NameStats::default());
-    }
-    &mut set.rows[i]
-}
-
-fn decode_exact(g: &Value, index: &mut KindIndex) -> Result<(StatsSet, u64), StatsWireError> {
-    let version = get(g, "version").and_then(as_u64).unwrap_or(0);
-    if version != GSAI_PROTOCOL {
-        return Err(StatsWireError::Version(version));
-    }
-    let mut set = StatsSet::new(index.kinds().len());
-    let rows = get(g, "rows")
-        .and_then(Value::as_array)
-        .ok_or_else(|| shape("gsai.rows"))?;
-    for r in rows {
-        let i = index.index(&text(r, "method"), &text(r, "name"));
-        let n = |k: &str| get(r, k).and_then(as_u64).unwrap_or(0);
-        let mut row = NameStats {
-            requests: n("requests"),
-            failures: n("failures"),
-            cancelled: n("cancelled"),
-            good: n("good"),
-            content_bytes: n("content_bytes"),
-            first_start_unix_us: n("first_start_unix_us"),
-            last_end_unix_us: n("last_end_unix_us"),
-            ..NameStats::default()
-        };
-        if let Some(ts) = get(r, "token_sources").and_then(Value::as_array) {
-            for (slot, v) in row.token_sources.iter_mut().zip(ts) {
-                *slot = as_u64(v).unwrap_or(0);
-            }
-        }
-        for (name, m) in get(r, "metrics")
-            .and_then(Value::as_map)
-            .into_iter()
-            .flatten()
-        {
-            // Metrics added by a later minor version are skipped, not fatal.
-            if let Some(slot) = name.as_str().and_then(|n| metric_mut(&mut row, n)) {
-                *slot = decode_metric(m)?;
-            }
-        }
-        row_at(&mut set, i).merge(&row);
-    }
-    for f in get(g, "failures")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let a = f.as_array().ok_or_else(|| shape("gsai.failures entry"))?;
-        let s = |i: usize| a.get(i).and_then(Value::as_str).unwrap_or_default();
-        let kind = index.index(s(0), s(1));
-        let cause = FailureKind::parse(s(6)).unwrap_or_else(|| FailureKind::from_message(s(2)));
-        add_failure(
-            &mut set,
-            kind,
-            cause,
-            s(2),
-            FailureEntry {
-                count: a.get(3).and_then(as_u64).unwrap_or(0),
-                first_seen_unix_s: a.get(4).and_then(as_f64).unwrap_or(0.0),
-                last_seen_unix_s: a.get(5).and_then(as_f64).unwrap_or(0.0),
-            },
-        );
-    }
-    let in_flight = get(g, "in_flight").and_then(as_u64).unwrap_or(0);
-    Ok((set, in_flight))
-}
-
-fn add_failure(
-    set: &mut StatsSet,
-    kind: usize,
-    cause: FailureKind,
-    message: &str,
-    e: FailureEntry,
-) {
-    row_at(set, kind);
-    let mut one = StatsSet::new(0);
-    one.failures.insert(
-        FailureKey {
-            kind,
-            cause,
-            message: message.into(),
-        },
-        e,
-    );
-    set.merge(&one);
-}
-
-/// Rebuilds a delta from Locust's stats entries (a worker without the exact extension).
-fn from_entries(data: &Value, index: &mut KindIndex) -> Result<StatsSet, StatsWireError> {
-    let mut set = StatsSet::new(index.kinds().len());
-    let entries = get(data, "stats")
-        .and_then(Value::as_array)
-        .ok_or_else(|| shape("no stats list"))?;
-    for e in entries {
-        let i = index.index(&text(e, "method"), &text(e, "name"));
-        let n = |k: &str| get(e, k).and_then(as_u64).unwrap_or(0);
-        let f = |k: &str| get(e, k).and_then(as_f64);
-        let us = |ms: f64| (ms * 1000.0).round().max(0.0) as u64;
-        let mut hist = Metric::new().histogram().clone();
-        for (k, c) in get(e, "response_times")
-            .and_then(Value::as_map)
-            .into_iter()
-            .flatten()
-        {
-            if let (Some(ms), Some(c)) = (as_f64(k), as_u64(c)) {
-                let _ = hist.record_n(us(ms), c);
-            }
-        }
-        let row = NameStats {
-            requests: n("num_requests"),
-            failures: n("num_failures"),
-            content_bytes: n("total_content_length"),
-            response_time_us: Metric::from_parts(
-                hist,
-                us(f("total_response_time").unwrap_or(0.0)),
-                us(f("min_response_time").unwrap_or(0.0)),
-                us(f("max_response_time").unwrap_or(0.0)),
-            ),
-            first_start_unix_us: f("start_time").map_or(0, |s| (s * 1e6) as u64),
-            last_end_unix_us: f("last_request_timestamp").map_or(0, |s| (s * 1e6) as u64),
-            ..NameStats::default()
-        };
-        row_at(&mut set, i).merge(&row);
-    }
-    for (_, err) in get(data, "errors")
-        .and_then(Value::as_map)
-        .into_iter()
-        .flatten()
-    {
-        let kind = index.index(&text(err, "method"), &text(err, "name"));
-        let seen = |k: &str| get(err, k).and_then(as_f64).unwrap_or(0.0);
-        let message = text(err, "error");
-        add_failure(
-            &mut set,
-            kind,
-            FailureKind::from_message(&message),
-            &message,
-            FailureEntry {
-                count: get(err, "occurrences").and_then(as_u64).unwrap_or(0),
-                first_seen_unix_s: seen("first_seen"),
-                last_seen_unix_s: seen("last_seen"),
-            },
-        );
-    }
-    Ok(set)
 }
 
 /// A worker's statistics not yet shipped: deltas merged, with per-second counts kept apart.

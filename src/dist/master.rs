@@ -11,6 +11,7 @@
 
 use super::master_handle::{Command, TestChannels};
 pub use super::master_handle::{MasterHandle, MasterStopper, StartWhen};
+pub use super::master_peers::{PeerLimits, REGISTER_TIMEOUT};
 use super::nodes::WorkerView;
 use super::transport::{Router, TransportError};
 use crate::config::Plan;
@@ -98,13 +99,23 @@ pub struct MasterNode {
 impl MasterNode {
     /// Binds the workers' port and starts the master's task on the current tokio runtime.
     pub async fn bind(cfg: NodeConfig) -> Result<Self, MasterError> {
-        let router = Router::bind(&cfg.bind_host, cfg.bind_port).await?;
+        Self::bind_with(cfg, PeerLimits::default()).await
+    }
+
+    /// [`MasterNode::bind`] with other limits on what peers may cost (tests shorten them).
+    pub async fn bind_with(cfg: NodeConfig, limits: PeerLimits) -> Result<Self, MasterError> {
+        let router = Router::bind_with(&cfg.bind_host, cfg.bind_port, limits.router).await?;
         let local = router.local_addr();
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (notes_tx, notes_rx) = mpsc::unbounded_channel();
         let (workers_tx, workers_rx) = watch::channel(Arc::<[WorkerView]>::from(Vec::new()));
-        let session =
-            super::master_session::Session::new(router, cfg.expect_workers, workers_tx, notes_tx);
+        let session = super::master_session::Session::new(
+            router,
+            limits,
+            cfg.expect_workers,
+            workers_tx,
+            notes_tx,
+        );
         let task = tokio::spawn(session.run(cmd_rx));
         Ok(Self {
             commands: cmd_tx,

@@ -4,20 +4,22 @@
 //! or goes missing, merges their statistics into the test's [`Snapshot`]s and [`RunResult`],
 //! and, when a test is over, leaves the workers connected: stopped workers take users again in
 //! the next test. Only a shutdown tells them to quit.
+//!
+//! What workers say is handled in [`super::master_inbox`]; who may say it, in
+//! [`super::master_peers`].
 
-use super::locust_stats::{read_report, KindIndex};
 use super::master::MasterError;
 use super::master_handle::{Command, StartWhen, TestChannels, TestCommand};
+use super::master_peers::{PeerLimits, Peers};
 use super::master_test::{unix_now_s, Phase, Test};
 use super::nodes::{distribute, Nodes, WorkerView, HEARTBEAT_LIVENESS};
-use super::protocol::{Message, Spawn, ToMaster, ToWorker, USER_CLASS};
-use super::transport::{Router, RouterEvent};
+use super::protocol::{Spawn, ToWorker, USER_CLASS};
+use super::transport::Router;
 use crate::config::Plan;
 use crate::engine::{RunState, StopReason};
 use crate::metrics::StatsSet;
-use rmpv::Value;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 /// Extra time, beyond the stop timeout, that workers get to report `client_stopped`.
@@ -30,25 +32,27 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
     }
 }
 
-fn send(router: &Router, id: &str, m: ToWorker) {
+pub(super) fn send(router: &Router, id: &str, m: ToWorker) {
     router.send(id.as_bytes(), m.to_message(id).encode());
 }
 
 /// The master's task state.
 pub(crate) struct Session {
-    router: Router,
-    nodes: Nodes,
+    pub(super) router: Router,
+    pub(super) nodes: Nodes,
+    pub(super) peers: Peers,
     /// Workers drop spawn orders not newer than their last: increasing across tests.
     last_spawn_ts: f64,
     expect_workers: usize,
     workers_view: watch::Sender<Arc<[WorkerView]>>,
     notes: mpsc::UnboundedSender<String>,
-    test: Option<Test>,
+    pub(super) test: Option<Test>,
 }
 
 impl Session {
     pub(crate) fn new(
         router: Router,
+        limits: PeerLimits,
         expect_workers: usize,
         workers_view: watch::Sender<Arc<[WorkerView]>>,
         notes: mpsc::UnboundedSender<String>,
@@ -56,6 +60,7 @@ impl Session {
         Self {
             router,
             nodes: Nodes::default(),
+            peers: Peers::new(limits.register_timeout),
             last_spawn_ts: 0.0,
             expect_workers,
             workers_view,
@@ -64,7 +69,7 @@ impl Session {
         }
     }
 
-    fn note(&self, s: String) {
+    pub(super) fn note(&self, s: String) {
         let _ = self.notes.send(s);
     }
 
@@ -81,6 +86,7 @@ impl Session {
                 Some(Phase::Stopping { deadline }) => Some(deadline),
                 _ => None,
             };
+            let register_deadline = self.peers.next_deadline();
             tokio::select! {
                 ev = self.router.recv() => match ev {
                     Some(ev) => self.on_event(ev),
@@ -110,6 +116,7 @@ impl Session {
                     self.note("some workers did not report stopping in time; ending without them".into());
                     self.finish_test(Ok(()));
                 }
+                _ = sleep_until(register_deadline) => self.close_unregistered(),
             }
             let stopping = matches!(
                 self.test.as_ref().map(|t| t.phase),
@@ -196,12 +203,12 @@ impl Session {
     }
 
     fn on_tick(&mut self) {
-        for id in self.nodes.tick() {
+        for (id, held) in self.nodes.tick() {
             self.note(format!(
                 "worker {id} sent no heartbeat for {} s: missing; its users go to the others",
                 HEARTBEAT_LIVENESS + 1
             ));
-            self.after_loss();
+            self.after_loss(held);
         }
         let waiting = self.test.as_ref().and_then(|t| match t.phase {
             Phase::Waiting { workers, max_wait } => Some((workers, max_wait, t.started.elapsed())),
@@ -226,7 +233,23 @@ impl Session {
         self.publish_workers();
     }
 
-    fn publish_workers(&self) {
+    /// Closes the connections that did not register in time.
+    fn close_unregistered(&mut self) {
+        for (identity, conn) in self.peers.expired(tokio::time::Instant::now()) {
+            self.router.close(&identity, conn);
+            let note = self.peers.refused(|| {
+                format!(
+                    "closed a connection ({}) that did not send client_ready in time",
+                    String::from_utf8_lossy(&identity)
+                )
+            });
+            if let Some(n) = note {
+                self.note(n);
+            }
+        }
+    }
+
+    pub(super) fn publish_workers(&self) {
         self.workers_view.send_replace(self.nodes.views().into());
     }
 
@@ -251,182 +274,28 @@ impl Session {
         self.nodes.all().all(|n| n.missing || n.inactive)
     }
 
-    fn on_event(&mut self, ev: RouterEvent) {
-        match ev {
-            RouterEvent::Connected(_) => {}
-            RouterEvent::Disconnected(id) => {
-                let id = String::from_utf8_lossy(&id).into_owned();
-                if self.nodes.mark_missing(&id) {
-                    self.note(format!(
-                        "worker {id} disconnected: missing; its users go to the others"
-                    ));
-                    self.after_loss();
-                }
-                self.publish_workers();
-            }
-            RouterEvent::Message(identity, payload) => {
-                let msg =
-                    match Message::decode(&payload).and_then(|m| Ok((ToMaster::parse(&m)?, m))) {
-                        Ok(m) => m,
-                        Err(e) => {
-                            // Locust asks the worker to reconnect after a corrupt frame.
-                            self.note(format!("corrupt message from a worker: {e}"));
-                            let id = String::from_utf8_lossy(&identity).into_owned();
-                            send(&self.router, &id, ToWorker::Reconnect);
-                            return;
-                        }
-                    };
-                let identity = String::from_utf8_lossy(&identity).into_owned();
-                self.on_message(&identity, msg.0, &msg.1.node_id);
-            }
-        }
-    }
-
-    fn running(&self) -> bool {
+    pub(super) fn running(&self) -> bool {
         self.test.as_ref().is_some_and(Test::running)
     }
 
-    fn on_message(&mut self, identity: &str, msg: ToMaster, node_id: &str) {
-        match msg {
-            ToMaster::ClientReady(v) => {
-                let falsy = matches!(&v, Value::Nil | Value::Boolean(false))
-                    || v.as_u64() == Some(0)
-                    || v.as_str() == Some("");
-                if falsy {
-                    self.note(format!(
-                        "a pre-2.0 worker ({identity}) tried to connect; ignored"
-                    ));
-                    return;
-                }
-                // Keyed by the identity, as Locust does for client_ready.
-                let index = self.nodes.register(identity);
-                let stopping = matches!(
-                    self.test.as_ref().map(|t| t.phase),
-                    Some(Phase::Stopping { .. })
-                );
-                if let Some(n) = self.nodes.get_mut(identity).filter(|_| stopping) {
-                    // Nothing to run in a test that is stopping: do not wait for it to stop.
-                    n.inactive = true;
-                }
-                send(
-                    &self.router,
-                    identity,
-                    ToWorker::Ack {
-                        index: Some(index),
-                        gsai: true,
-                    },
-                );
-                self.note(format!(
-                    "worker {identity} (index {index}) ready; {} workers",
-                    self.nodes.active_ids().len()
-                ));
-                self.publish_workers();
-                if self.running() {
-                    self.dispatch();
-                }
-            }
-            ToMaster::Heartbeat(h) => {
-                let Some(n) = self.nodes.get_mut(node_id) else {
-                    return;
-                };
-                n.liveness = HEARTBEAT_LIVENESS;
-                n.last_heartbeat = Instant::now();
-                n.state = h.state;
-                n.cpu_percent = h.cpu_percent;
-                n.memory_bytes = h.memory_bytes;
-                let healed = n.missing;
-                if healed {
-                    // Whatever it runs now, it gets its share again.
-                    n.missing = false;
-                    n.assigned = u64::MAX;
-                }
-                send(&self.router, node_id, ToWorker::Heartbeat);
-                if healed {
-                    self.note(format!("worker {node_id} is back"));
-                    if self.running() {
-                        self.dispatch();
-                    }
-                }
-            }
-            ToMaster::Spawning => {
-                if let Some(n) = self.nodes.get_mut(node_id) {
-                    n.state = "spawning".into();
-                }
-            }
-            ToMaster::SpawningComplete { user_count, .. } => {
-                if let Some(n) = self.nodes.get_mut(node_id) {
-                    n.state = "running".into();
-                    n.users = user_count;
-                }
-            }
-            ToMaster::Stats(data) => self.on_stats(node_id, &data),
-            ToMaster::ClientStopped => {
-                if let Some(n) = self.nodes.get_mut(node_id) {
-                    n.state = "stopped".into();
-                    n.users = 0;
-                    n.inactive = true;
-                }
-                if self.running() {
-                    self.dispatch();
-                }
-            }
-            ToMaster::Quit => {
-                if let Some(n) = self.nodes.get_mut(node_id) {
-                    n.state = "quit".into();
-                    n.users = 0;
-                    n.inactive = true;
-                    self.note(format!("worker {node_id} quit"));
-                    self.after_loss();
-                }
-                self.publish_workers();
-            }
-            ToMaster::Exception { msg, .. } => self.note(format!("worker {node_id}: {msg}")),
-            ToMaster::Other(kind) => {
-                if kind != "logs" {
-                    self.note(format!("worker {node_id} sent an unknown '{kind}' message"));
-                }
-            }
-        }
-    }
-
-    fn on_stats(&mut self, node_id: &str, data: &Value) {
-        // Between tests, reports still update the workers' figures; their statistics (late
-        // ones of a test that ended without them) belong to no test.
-        let mut scratch = KindIndex::default();
-        let kinds = match self.test.as_mut() {
-            Some(t) => &mut t.kinds,
-            None => &mut scratch,
-        };
-        match read_report(data, kinds) {
-            // Reports count even from a worker marked missing: they are real requests, and as
-            // deltas they can never be counted twice.
-            Ok(r) => {
-                if let Some(n) = self.nodes.get_mut(node_id) {
-                    n.requests += r.delta.total().requests;
-                    n.in_flight = r.in_flight;
-                    if !n.missing {
-                        n.users = r.user_count;
-                    }
-                }
-                if let Some(t) = self.test.as_mut() {
-                    t.pending.merge(&r.delta);
-                }
-            }
-            Err(e) => self.note(format!("worker {node_id}: unreadable stats report: {e}")),
-        }
-    }
-
-    /// A worker went missing or quit: rebalance, or stop when none is left (as Locust does).
-    fn after_loss(&mut self) {
+    /// A worker that held `held` users went missing or quit: stop when none is left (as Locust
+    /// does); else its users go to the others at the spawn rate, as Locust's dispatcher ramps
+    /// them: the level drops by what was lost, and the ramp climbs back to the target.
+    pub(super) fn after_loss(&mut self, held: u64) {
         if !self.running() {
             return;
         }
         if self.nodes.active_ids().is_empty() {
             self.note("the last worker is gone: stopping the test".into());
             self.begin_stop();
-        } else {
-            self.dispatch();
+            return;
         }
+        let Some(t) = self.test.as_mut() else { return };
+        t.dispatched = t.dispatched.saturating_sub(held);
+        if t.dispatched != t.target_users && t.next_step.is_none() {
+            t.start_ramp();
+        }
+        self.dispatch();
     }
 
     fn ramp_step(&mut self) {
@@ -461,7 +330,7 @@ impl Session {
     }
 
     /// Sends each active worker its share of the users dispatched so far, where it changed.
-    fn dispatch(&mut self) {
+    pub(super) fn dispatch(&mut self) {
         let Some(t) = self.test.as_ref() else { return };
         let ids = self.nodes.active_ids();
         for (id, n) in distribute(t.dispatched, &ids) {
@@ -486,7 +355,7 @@ impl Session {
         }
     }
 
-    fn begin_stop(&mut self) {
+    pub(super) fn begin_stop(&mut self) {
         let Some(t) = self.test.as_mut() else { return };
         t.next_step = None;
         t.phase = Phase::Stopping {

@@ -4,17 +4,25 @@
 //!
 //! Layers, bottom up: [`zmtp`] (ZeroMQ's wire format) → [`transport`] (ROUTER and DEALER,
 //! payload bytes in and out) → [`protocol`] (Locust's msgpack messages, typed) →
-//! [`locust_stats`] (our statistics as Locust stats entries plus exact HDR histograms).
+//! [`locust_stats`] (our statistics as Locust stats entries plus exact HDR histograms, each
+//! checked by [`hdr_wire`] before it is decoded).
 
 pub mod args;
+pub mod hdr_wire;
 pub mod locust_stats;
 pub mod master;
 pub mod master_handle;
+mod master_inbox;
+mod master_peers;
 mod master_session;
 mod master_test;
 pub mod nodes;
 pub mod protocol;
 pub mod run;
+pub mod stats_read;
 pub mod transport;
 pub mod worker;
 pub mod zmtp;
+
+#[cfg(test)]
+mod hostile_input_tests;

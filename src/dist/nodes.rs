@@ -7,6 +7,10 @@ use std::time::Instant;
 
 /// Heartbeats a worker may miss before it is missing (Locust's `HEARTBEAT_LIVENESS`).
 pub const HEARTBEAT_LIVENESS: i32 = 3;
+/// Most workers the table keeps. Past it, a new worker takes the place of the longest-silent
+/// one that is gone (missing or quit); when none is gone, it is refused. Without this, a peer
+/// registering fresh ids in a loop would grow the table (and the web UI's list) without end.
+pub const MAX_KNOWN_WORKERS: usize = 2048;
 
 /// What the master knows of one worker.
 #[derive(Clone, Debug)]
@@ -81,13 +85,28 @@ impl WorkerView {
 pub struct Nodes {
     nodes: BTreeMap<String, WorkerNode>,
     indexes: HashMap<String, u64>,
+    next_index: u64,
 }
 
 impl Nodes {
-    /// Registers (or re-registers) a worker; returns its stable index.
-    pub fn register(&mut self, id: &str) -> u64 {
-        let next = self.indexes.len() as u64;
-        let index = *self.indexes.entry(id.to_string()).or_insert(next);
+    /// Registers (or re-registers) a worker; returns its stable index, or `None` when the table
+    /// is full of workers that are not gone ([`MAX_KNOWN_WORKERS`]).
+    pub fn register(&mut self, id: &str) -> Option<u64> {
+        if !self.nodes.contains_key(id) && self.nodes.len() >= MAX_KNOWN_WORKERS {
+            let gone = self
+                .nodes
+                .values()
+                .filter(|n| n.missing || n.state == "quit")
+                .min_by_key(|n| n.last_heartbeat)
+                .map(|n| n.id.clone())?;
+            self.nodes.remove(&gone);
+            self.indexes.remove(&gone);
+        }
+        let next = self.next_index;
+        let index = *self.indexes.entry(id.to_string()).or_insert_with(|| next);
+        if index == next {
+            self.next_index += 1;
+        }
         let requests = self.nodes.get(id).map_or(0, |n| n.requests);
         self.nodes.insert(
             id.to_string(),
@@ -107,7 +126,7 @@ impl Nodes {
                 inactive: false,
             },
         );
-        index
+        Some(index)
     }
 
     /// The worker with this id.
@@ -138,8 +157,9 @@ impl Nodes {
         }
     }
 
-    /// Counts one second of silence; returns the ids that just became missing.
-    pub fn tick(&mut self) -> Vec<String> {
+    /// Counts one second of silence; returns the ids that just became missing, each with the
+    /// users it held (see [`Nodes::mark_missing`]).
+    pub fn tick(&mut self) -> Vec<(String, u64)> {
         let mut gone = Vec::new();
         // Stopped or departed workers hold no users: their silence changes nothing.
         for n in self.nodes.values_mut().filter(|n| n.active()) {
@@ -148,39 +168,40 @@ impl Nodes {
                 gone.push(n.id.clone());
             }
         }
-        for id in &gone {
-            self.mark_missing(id);
-        }
-        gone
+        gone.into_iter()
+            .filter_map(|id| Some((id.clone(), self.mark_missing(&id)?)))
+            .collect()
     }
 
-    /// Marks a worker missing; returns true when it held users (they must go to others), false
-    /// if it already was missing, holds no users (stopped or quit), or is unknown.
-    pub fn mark_missing(&mut self, id: &str) -> bool {
+    /// Marks a worker missing; returns the users it was assigned when it was active (they must
+    /// go to others), `None` if it already was missing, holds no users (stopped or quit), or is
+    /// unknown.
+    pub fn mark_missing(&mut self, id: &str) -> Option<u64> {
         match self.nodes.get_mut(id) {
             Some(n) if n.active() => {
+                let held = n.assigned;
                 n.missing = true;
                 n.users = 0;
                 n.assigned = 0;
                 n.in_flight = 0;
-                true
+                Some(held)
             }
             // A worker that had stopped and then left holds no users, but is gone all the same.
             Some(n) if !n.missing && n.state != "quit" => {
                 n.missing = true;
-                false
+                None
             }
-            _ => false,
+            _ => None,
         }
     }
 
     /// Users reported over all active workers.
     pub fn users(&self) -> u64 {
+        // Peer-reported figures: saturate rather than overflow.
         self.nodes
             .values()
             .filter(|n| !n.missing)
-            .map(|n| n.users)
-            .sum()
+            .fold(0, |t, n| t.saturating_add(n.users))
     }
 
     /// Requests in flight over all reachable workers.
@@ -188,8 +209,7 @@ impl Nodes {
         self.nodes
             .values()
             .filter(|n| !n.missing)
-            .map(|n| n.in_flight)
-            .sum()
+            .fold(0, |t, n| t.saturating_add(n.in_flight))
     }
 
     /// The public view, by index.
@@ -251,17 +271,22 @@ mod tests {
     #[test]
     fn liveness_counts_down_to_missing_and_indices_are_stable() {
         let mut nodes = Nodes::default();
-        assert_eq!(nodes.register("a"), 0);
-        assert_eq!(nodes.register("b"), 1);
+        assert_eq!(nodes.register("a"), Some(0));
+        assert_eq!(nodes.register("b"), Some(1));
+        nodes.get_mut("b").unwrap().assigned = 3;
         for _ in 0..HEARTBEAT_LIVENESS {
             assert!(nodes.tick().is_empty());
         }
         nodes.get_mut("a").unwrap().liveness = HEARTBEAT_LIVENESS;
-        assert_eq!(nodes.tick(), vec!["b".to_string()]);
+        assert_eq!(nodes.tick(), vec![("b".to_string(), 3)]);
         assert_eq!(nodes.active_ids(), vec!["a".to_string()]);
         assert_eq!(nodes.views()[1].state, "missing");
-        assert!(!nodes.mark_missing("b"), "already missing");
-        assert_eq!(nodes.register("b"), 1, "same index on re-registration");
+        assert_eq!(nodes.mark_missing("b"), None, "already missing");
+        assert_eq!(
+            nodes.register("b"),
+            Some(1),
+            "same index on re-registration"
+        );
         assert_eq!(nodes.active_ids().len(), 2);
     }
 
@@ -283,10 +308,30 @@ mod tests {
         assert!(nodes.all().all(|n| n.assigned == 0), "old shares forgotten");
         // A stopped worker that leaves holds no users (nothing to move) but shows as missing.
         nodes.get_mut("a").unwrap().inactive = true;
-        assert!(!nodes.mark_missing("a"));
+        assert_eq!(nodes.mark_missing("a"), None);
         let views = nodes.views();
         assert!(views[0].missing && !views[0].available());
         assert!(!views[1].available(), "quit");
         assert!(views[2].available());
+    }
+
+    #[test]
+    fn the_table_is_bounded_and_forgets_gone_workers_first() {
+        let mut nodes = Nodes::default();
+        for i in 0..MAX_KNOWN_WORKERS {
+            assert!(nodes.register(&format!("w{i}")).is_some());
+        }
+        assert_eq!(nodes.register("one-more"), None, "full of live workers");
+        assert!(
+            nodes.register("w5").is_some(),
+            "a known worker re-registers"
+        );
+        nodes.mark_missing("w7");
+        let index = nodes
+            .register("one-more")
+            .expect("takes a gone worker's place");
+        assert_eq!(index, MAX_KNOWN_WORKERS as u64, "a fresh index");
+        assert_eq!(nodes.all().count(), MAX_KNOWN_WORKERS);
+        assert!(nodes.all().all(|n| n.id != "w7"));
     }
 }

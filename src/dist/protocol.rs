@@ -174,7 +174,10 @@ pub struct Spawn {
 impl Spawn {
     /// Total users asked for.
     pub fn user_count(&self) -> u64 {
-        self.user_classes_count.iter().map(|(_, n)| n).sum()
+        // The master's figures: saturate rather than overflow, whatever it sends.
+        self.user_classes_count
+            .iter()
+            .fold(0, |t, (_, n)| t.saturating_add(*n))
     }
 }
 

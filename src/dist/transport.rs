@@ -9,21 +9,57 @@
 //! a worker missing at once and a worker can notice that its master is gone. A second
 //! connection with an identity already in use takes it over (libzmq's `ROUTER_HANDOVER`), so a
 //! worker that reconnects is reachable again at once.
+//!
+//! The ROUTER's port is open to anything on the network, so it bounds what peers can cost: at
+//! most [`MAX_CONNECTIONS`] connections, messages of at most [`zmtp::MAX_MESSAGE_BYTES`], all
+//! connections together holding at most [`MAX_BUFFERED_BYTES`] of messages not yet handled, and
+//! at most [`SEND_QUEUE_MESSAGES`] messages queued to a peer that does not read (ZeroMQ's
+//! high-water mark: more are dropped). Every event names its connection ([`ConnId`]), so the
+//! master can tell a worker's own connection from another that claims its id.
 
-use super::zmtp::{self, SocketType, ZmtpError};
+use super::zmtp::{self, Budget, SocketType, ZmtpError};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 /// How long a new connection may take to complete the ZMTP handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most connections the ROUTER keeps at once (handshaking or not); more are closed at accept.
+pub const MAX_CONNECTIONS: usize = 1024;
+/// Bytes of received messages not yet handled that all connections together may hold. A frame
+/// that would pass it closes its connection (a worker reconnects; an attacker gets nothing).
+pub const MAX_BUFFERED_BYTES: usize = 64 * 1024 * 1024;
+/// Messages queued to one peer before more are dropped (ZeroMQ's default high-water mark), so a
+/// peer that sends but never reads cannot grow the master's memory.
+pub const SEND_QUEUE_MESSAGES: usize = 1000;
+
+/// Which connection an event came from: unique for the life of a [`Router`].
+pub type ConnId = u64;
+
+/// How much a ROUTER lets its peers cost (defaults: the constants above).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RouterLimits {
+    /// Most connections at once.
+    pub max_connections: usize,
+    /// Bytes of unhandled messages over all connections.
+    pub max_buffered_bytes: usize,
+}
+
+impl Default for RouterLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: MAX_CONNECTIONS,
+            max_buffered_bytes: MAX_BUFFERED_BYTES,
+        }
+    }
+}
 
 /// Why a connection could not be made or used.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +92,9 @@ pub enum TransportError {
     /// The connection is closed.
     #[error("the connection is closed")]
     Closed,
+    /// The peer has not read the last [`SEND_QUEUE_MESSAGES`] messages.
+    #[error("the peer does not read its messages ({SEND_QUEUE_MESSAGES} queued)")]
+    Full,
 }
 
 /// Renders host and port as `host:port`, bracketing IPv6 literals.
@@ -79,7 +118,7 @@ enum Out {
 /// Writes queued payloads as single-frame messages until the queue closes or a write fails.
 async fn write_loop(
     mut w: OwnedWriteHalf,
-    mut queue: mpsc::UnboundedReceiver<Out>,
+    mut queue: mpsc::Receiver<Out>,
     cancel: CancellationToken,
 ) {
     loop {
@@ -104,21 +143,23 @@ async fn write_loop(
     let _ = w.shutdown().await;
 }
 
-/// Reads messages and hands each one's frames to `deliver` until EOF, an error or `cancel`.
+/// Reads messages and hands each one to `deliver` until EOF, an error (a limit broken
+/// included) or `cancel`.
 async fn read_loop(
     r: OwnedReadHalf,
     cancel: CancellationToken,
-    mut deliver: impl FnMut(Vec<Vec<u8>>) -> bool,
+    budget: Option<Budget>,
+    mut deliver: impl FnMut(zmtp::Received) -> bool,
 ) {
     let mut r = BufReader::new(r);
     loop {
         let msg = tokio::select! {
             _ = cancel.cancelled() => break,
-            m = zmtp::read_message(&mut r) => m,
+            m = zmtp::read_message(&mut r, budget.as_ref()) => m,
         };
         match msg {
-            Ok(frames) => {
-                if !deliver(frames) {
+            Ok(received) => {
+                if !deliver(received) {
                     break;
                 }
             }
@@ -131,7 +172,7 @@ async fn read_loop(
 /// The worker's end: one connection to the master.
 #[derive(Debug)]
 pub struct Dealer {
-    outgoing: mpsc::UnboundedSender<Out>,
+    outgoing: mpsc::Sender<Out>,
     incoming: mpsc::UnboundedReceiver<Vec<u8>>,
     cancel: CancellationToken,
 }
@@ -163,13 +204,14 @@ impl Dealer {
         };
         let (r, w) = stream.into_split();
         let cancel = CancellationToken::new();
-        let (out_tx, out_rx) = mpsc::unbounded_channel();
+        let (out_tx, out_rx) = mpsc::channel(SEND_QUEUE_MESSAGES);
         let (in_tx, in_rx) = mpsc::unbounded_channel();
         tokio::spawn(write_loop(w, out_rx, cancel.clone()));
-        tokio::spawn(read_loop(r, cancel.clone(), move |frames| {
+        // One master: its messages are bounded in size by the reader, and handled as they come.
+        tokio::spawn(read_loop(r, cancel.clone(), None, move |received| {
             // A ROUTER's reply reaches a DEALER without the identity frame; Locust's
             // messages are one frame, so the first frame is the message.
-            match frames.into_iter().next() {
+            match received.frames.into_iter().next() {
                 Some(payload) => in_tx.send(payload).is_ok(),
                 None => true,
             }
@@ -181,14 +223,18 @@ impl Dealer {
         })
     }
 
-    /// Queues one message. Fails once the connection is closed.
+    /// Queues one message. Fails once the connection is closed, or when the master has not
+    /// read the last [`SEND_QUEUE_MESSAGES`].
     pub fn send(&self, payload: Vec<u8>) -> Result<(), TransportError> {
         if self.cancel.is_cancelled() {
             return Err(TransportError::Closed);
         }
         self.outgoing
-            .send(Out::Message(vec![payload]))
-            .map_err(|_| TransportError::Closed)
+            .try_send(Out::Message(vec![payload]))
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => TransportError::Full,
+                mpsc::error::TrySendError::Closed(_) => TransportError::Closed,
+            })
     }
 
     /// The next message from the master; `None` once the connection is closed.
@@ -206,9 +252,12 @@ impl Dealer {
     /// at most `limit`.
     pub async fn flush(&self, limit: Duration) {
         let (tx, rx) = oneshot::channel();
-        if self.outgoing.send(Out::Flush(tx)).is_ok() {
-            let _ = tokio::time::timeout(limit, rx).await;
-        }
+        let _ = tokio::time::timeout(limit, async {
+            if self.outgoing.send(Out::Flush(tx)).await.is_ok() {
+                let _ = rx.await;
+            }
+        })
+        .await;
     }
 }
 
@@ -218,20 +267,64 @@ impl Drop for Dealer {
     }
 }
 
+/// A message's payload as the ROUTER received it. It holds its share of the ROUTER's buffer
+/// budget until dropped, so handle it and let it go.
+#[derive(Debug)]
+pub struct Payload {
+    /// The bytes (the message's first frame).
+    pub bytes: Vec<u8>,
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Payload {
+    /// A payload that holds no budget (tests).
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self {
+            bytes,
+            _permit: None,
+        }
+    }
+}
+
+impl PartialEq for Payload {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes == other.bytes
+    }
+}
+
+impl Eq for Payload {}
+
 /// What the master's ROUTER hears.
 #[derive(Debug, PartialEq, Eq)]
 pub enum RouterEvent {
     /// A peer completed the handshake with this identity.
-    Connected(Vec<u8>),
-    /// A message from the peer with this identity.
-    Message(Vec<u8>, Vec<u8>),
-    /// The peer's connection closed (or was taken over and then closed).
-    Disconnected(Vec<u8>),
+    Connected {
+        /// Its connection.
+        conn: ConnId,
+        /// Its identity (the DEALER's, or a generated one).
+        identity: Vec<u8>,
+    },
+    /// A message from the peer with this identity, on connection `conn`.
+    Message {
+        /// The connection it came on.
+        conn: ConnId,
+        /// That connection's identity.
+        identity: Vec<u8>,
+        /// The message.
+        payload: Payload,
+    },
+    /// The peer's connection closed (only the identity's current connection reports it).
+    Disconnected {
+        /// Its connection.
+        conn: ConnId,
+        /// Its identity.
+        identity: Vec<u8>,
+    },
 }
 
 struct Slot {
-    conn: u64,
-    tx: mpsc::UnboundedSender<Out>,
+    conn: ConnId,
+    tx: mpsc::Sender<Out>,
     cancel: CancellationToken,
 }
 
@@ -254,8 +347,18 @@ impl std::fmt::Debug for Router {
 }
 
 impl Router {
-    /// Binds `host:port` (`*` means every interface; port 0 picks a free one).
+    /// Binds `host:port` (`*` means every interface; port 0 picks a free one) with the default
+    /// [`RouterLimits`].
     pub async fn bind(host: &str, port: u16) -> Result<Self, TransportError> {
+        Self::bind_with(host, port, RouterLimits::default()).await
+    }
+
+    /// Binds `host:port` with these limits.
+    pub async fn bind_with(
+        host: &str,
+        port: u16,
+        limits: RouterLimits,
+    ) -> Result<Self, TransportError> {
         let host = if host == "*" { "0.0.0.0" } else { host };
         let addr = join_host_port(host, port);
         let listener =
@@ -273,6 +376,7 @@ impl Router {
         let shutdown = CancellationToken::new();
         tokio::spawn(accept_loop(
             listener,
+            limits,
             peers.clone(),
             ev_tx,
             shutdown.clone(),
@@ -296,12 +400,21 @@ impl Router {
     }
 
     /// Sends `payload` to the peer with `identity`. Returns false (and drops the message, as a
-    /// ZeroMQ ROUTER does) when no such peer is connected.
+    /// ZeroMQ ROUTER does) when no such peer is connected or its queue is full.
     pub fn send(&self, identity: &[u8], payload: Vec<u8>) -> bool {
         let peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
         match peers.get(identity) {
-            Some(slot) => slot.tx.send(Out::Message(vec![payload])).is_ok(),
+            Some(slot) => slot.tx.try_send(Out::Message(vec![payload])).is_ok(),
             None => false,
+        }
+    }
+
+    /// Closes connection `conn` of `identity`, if it still holds that identity. Its
+    /// [`RouterEvent::Disconnected`] follows.
+    pub fn close(&self, identity: &[u8], conn: ConnId) {
+        let peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(slot) = peers.get(identity).filter(|s| s.conn == conn) {
+            slot.cancel.cancel();
         }
     }
 
@@ -313,7 +426,7 @@ impl Router {
                 .values()
                 .filter_map(|slot| {
                     let (tx, rx) = oneshot::channel();
-                    slot.tx.send(Out::Flush(tx)).ok().map(|_| rx)
+                    slot.tx.try_send(Out::Flush(tx)).ok().map(|_| rx)
                 })
                 .collect()
         };
@@ -338,13 +451,25 @@ impl Drop for Router {
     }
 }
 
+/// Counts a live connection for as long as it lives.
+struct Live(Arc<AtomicUsize>);
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 async fn accept_loop(
     listener: TcpListener,
+    limits: RouterLimits,
     peers: Peers,
     events: mpsc::UnboundedSender<RouterEvent>,
     shutdown: CancellationToken,
 ) {
-    let next_conn = Arc::new(AtomicU64::new(1));
+    let next_conn = AtomicU64::new(1);
+    let live = Arc::new(AtomicUsize::new(0));
+    let budget: Budget = Arc::new(Semaphore::new(limits.max_buffered_bytes));
     loop {
         let (stream, _) = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -354,10 +479,20 @@ async fn accept_loop(
                 Err(_) => { tokio::time::sleep(Duration::from_millis(100)).await; continue }
             },
         };
+        if live.load(Ordering::Relaxed) >= limits.max_connections {
+            // Refused: the stream is dropped (closed) before any byte is read or buffered.
+            drop(stream);
+            continue;
+        }
+        live.fetch_add(1, Ordering::Relaxed);
         let conn = next_conn.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(serve_peer(
             stream,
-            conn,
+            Peer {
+                conn,
+                _live: Live(live.clone()),
+                budget: budget.clone(),
+            },
             peers.clone(),
             events.clone(),
             shutdown.child_token(),
@@ -365,13 +500,22 @@ async fn accept_loop(
     }
 }
 
+/// What a connection's task owns besides its stream.
+struct Peer {
+    conn: ConnId,
+    /// Released when the task ends.
+    _live: Live,
+    budget: Budget,
+}
+
 async fn serve_peer(
     mut stream: TcpStream,
-    conn: u64,
+    peer: Peer,
     peers: Peers,
     events: mpsc::UnboundedSender<RouterEvent>,
     cancel: CancellationToken,
 ) {
+    let conn = peer.conn;
     let _ = stream.set_nodelay(true);
     let ready = match tokio::time::timeout(
         HANDSHAKE_TIMEOUT,
@@ -392,7 +536,7 @@ async fn serve_peer(
         ready.identity
     };
     let (r, w) = stream.into_split();
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, rx) = mpsc::channel(SEND_QUEUE_MESSAGES);
     {
         let mut p = peers.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(old) = p.insert(
@@ -406,13 +550,24 @@ async fn serve_peer(
             old.cancel.cancel();
         }
     }
-    let _ = events.send(RouterEvent::Connected(identity.clone()));
+    let _ = events.send(RouterEvent::Connected {
+        conn,
+        identity: identity.clone(),
+    });
     tokio::spawn(write_loop(w, rx, cancel.clone()));
     let id = identity.clone();
     let ev = events.clone();
-    read_loop(r, cancel.clone(), move |frames| {
-        if let Some(payload) = frames.into_iter().next() {
-            let _ = ev.send(RouterEvent::Message(id.clone(), payload));
+    read_loop(r, cancel.clone(), Some(peer.budget), move |received| {
+        let zmtp::Received { frames, permit } = received;
+        if let Some(bytes) = frames.into_iter().next() {
+            let _ = ev.send(RouterEvent::Message {
+                conn,
+                identity: id.clone(),
+                payload: Payload {
+                    bytes,
+                    _permit: permit,
+                },
+            });
         }
         true
     })
@@ -423,86 +578,10 @@ async fn serve_peer(
     if p.get(&identity).is_some_and(|s| s.conn == conn) {
         p.remove(&identity);
         drop(p);
-        let _ = events.send(RouterEvent::Disconnected(identity));
+        let _ = events.send(RouterEvent::Disconnected { conn, identity });
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    async fn next(r: &mut Router) -> RouterEvent {
-        tokio::time::timeout(Duration::from_secs(5), r.recv())
-            .await
-            .expect("event in time")
-            .expect("router open")
-    }
-
-    #[tokio::test]
-    async fn dealer_and_router_exchange_messages_by_identity() {
-        let mut router = Router::bind("127.0.0.1", 0).await.unwrap();
-        let port = router.local_addr().port();
-        let mut d = Dealer::connect("127.0.0.1", port, b"node-a").await.unwrap();
-        assert_eq!(
-            next(&mut router).await,
-            RouterEvent::Connected(b"node-a".to_vec())
-        );
-        d.send(b"hello".to_vec()).unwrap();
-        assert_eq!(
-            next(&mut router).await,
-            RouterEvent::Message(b"node-a".to_vec(), b"hello".to_vec())
-        );
-        assert!(router.send(b"node-a", b"back".to_vec()));
-        assert!(!router.send(b"nobody", b"lost".to_vec()));
-        let got = tokio::time::timeout(Duration::from_secs(5), d.recv())
-            .await
-            .unwrap();
-        assert_eq!(got, Some(b"back".to_vec()));
-        drop(d);
-        assert_eq!(
-            next(&mut router).await,
-            RouterEvent::Disconnected(b"node-a".to_vec())
-        );
-    }
-
-    #[tokio::test]
-    async fn reconnect_with_the_same_identity_takes_over() {
-        let mut router = Router::bind("127.0.0.1", 0).await.unwrap();
-        let port = router.local_addr().port();
-        let d1 = Dealer::connect("127.0.0.1", port, b"n").await.unwrap();
-        assert_eq!(
-            next(&mut router).await,
-            RouterEvent::Connected(b"n".to_vec())
-        );
-        let mut d2 = Dealer::connect("127.0.0.1", port, b"n").await.unwrap();
-        assert_eq!(
-            next(&mut router).await,
-            RouterEvent::Connected(b"n".to_vec())
-        );
-        assert!(router.send(b"n", b"to-new".to_vec()));
-        let got = tokio::time::timeout(Duration::from_secs(5), d2.recv())
-            .await
-            .unwrap();
-        assert_eq!(got, Some(b"to-new".to_vec()));
-        drop(d1);
-        // The old connection's end is not a disconnect of the identity.
-        d2.send(b"still here".to_vec()).unwrap();
-        assert_eq!(
-            next(&mut router).await,
-            RouterEvent::Message(b"n".to_vec(), b"still here".to_vec())
-        );
-    }
-
-    #[tokio::test]
-    async fn dealer_sees_the_master_go_away() {
-        let router = Router::bind("127.0.0.1", 0).await.unwrap();
-        let port = router.local_addr().port();
-        let mut d = Dealer::connect("127.0.0.1", port, b"x").await.unwrap();
-        drop(router);
-        let got = tokio::time::timeout(Duration::from_secs(5), d.recv())
-            .await
-            .unwrap();
-        assert_eq!(got, None);
-        assert!(Dealer::connect("127.0.0.1", port, b"x").await.is_err());
-    }
-}
+#[path = "transport_tests.rs"]
+mod tests;

@@ -4,12 +4,29 @@
 //!
 //! Reading and writing go through tokio's `AsyncRead`/`AsyncWrite`; each connection is read by
 //! one task, so the `read_exact` calls here are never raced by a `select!`.
+//!
+//! A peer's length claims are never trusted: a frame's announced size is checked against the
+//! limits below before a byte of it is read, and its body grows only as bytes arrive, so memory
+//! follows what was received, not what was claimed.
 
+use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// Largest frame accepted from a peer. Locust messages are a few KiB; a larger announced size
-/// means a corrupt stream or something that is not ZMTP, and reading it would exhaust memory.
-pub const MAX_FRAME: u64 = 64 * 1024 * 1024;
+/// Largest message (all its frames) accepted from a peer. Locust's messages are a few KiB and
+/// a gsai-load worker's `stats` report with exact histograms a few hundred KiB at most; more
+/// means a corrupt stream or a hostile peer. Decoding multiplies a msgpack message's size by up
+/// to ~32 (one 32-byte value per 1-byte element), so this also bounds the decoder.
+pub const MAX_MESSAGE_BYTES: u64 = 2 * 1024 * 1024;
+/// Largest frame accepted from a peer (a message of one frame may use the whole allowance).
+pub const MAX_FRAME_BYTES: u64 = MAX_MESSAGE_BYTES;
+/// Most frames in one message. Locust's messages have one or two; each frame costs a `Vec`
+/// even when empty, so a flood of empty frames must not be collected without end.
+pub const MAX_MESSAGE_FRAMES: usize = 16;
+/// Largest handshake command (READY: socket type and identity, a few hundred bytes).
+pub const MAX_HANDSHAKE_FRAME_BYTES: u64 = 8 * 1024;
+/// Longest identity ZMTP allows (its spec: 0 to 255 bytes).
+pub const MAX_IDENTITY_BYTES: usize = 255;
 
 const FLAG_MORE: u8 = 0x01;
 const FLAG_LONG: u8 = 0x02;
@@ -27,9 +44,23 @@ pub enum ZmtpError {
     /// The peer's handshake is malformed or its socket type does not fit ours.
     #[error("ZMTP handshake: {0}")]
     Handshake(String),
-    /// A frame announced more than [`MAX_FRAME`] bytes.
-    #[error("a frame of {0} bytes exceeds the limit ({MAX_FRAME} bytes)")]
-    TooLarge(u64),
+    /// A frame or message announced more than its limit allows.
+    #[error("a frame announcing {claimed_bytes} bytes exceeds the limit ({limit_bytes} bytes)")]
+    TooLarge {
+        /// What the peer announced (the frame's size, or the message's size so far plus it).
+        claimed_bytes: u64,
+        /// The limit it broke.
+        limit_bytes: u64,
+    },
+    /// A message had more than [`MAX_MESSAGE_FRAMES`] frames.
+    #[error("a message of more than {MAX_MESSAGE_FRAMES} frames")]
+    TooManyFrames,
+    /// Every connection together already buffers as much as the master allows.
+    #[error("the receive buffer budget is exhausted ({claimed_bytes} more bytes announced)")]
+    OverBudget {
+        /// What the frame announced.
+        claimed_bytes: u64,
+    },
     /// The peer sent an ERROR command.
     #[error("the peer reported an error: {0}")]
     PeerError(String),
@@ -202,19 +233,45 @@ pub struct Frame {
     pub body: Vec<u8>,
 }
 
-/// Reads one frame.
-pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Result<Frame, ZmtpError> {
+/// Reads one frame's header and checks its announced size against `max_bytes` (before reading
+/// any of the body). Returns the flags and the size.
+async fn read_header<R: AsyncRead + Unpin>(
+    r: &mut R,
+    max_bytes: u64,
+) -> Result<(u8, u64), ZmtpError> {
     let flags = r.read_u8().await?;
     let size = if flags & FLAG_LONG != 0 {
         r.read_u64().await?
     } else {
         u64::from(r.read_u8().await?)
     };
-    if size > MAX_FRAME {
-        return Err(ZmtpError::TooLarge(size));
+    if size > max_bytes {
+        return Err(ZmtpError::TooLarge {
+            claimed_bytes: size,
+            limit_bytes: max_bytes,
+        });
     }
-    let mut body = vec![0u8; size as usize];
-    r.read_exact(&mut body).await?;
+    Ok((flags, size))
+}
+
+/// Reads a body of `size` bytes (already checked against a limit). The buffer grows as bytes
+/// arrive, so a peer that announces much and sends little costs only what it sent.
+async fn read_body<R: AsyncRead + Unpin>(r: &mut R, size: u64) -> Result<Vec<u8>, ZmtpError> {
+    let mut body = Vec::new();
+    (&mut *r).take(size).read_to_end(&mut body).await?;
+    if (body.len() as u64) < size {
+        return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+    }
+    Ok(body)
+}
+
+/// Reads one frame of at most `max_bytes`.
+pub async fn read_frame<R: AsyncRead + Unpin>(
+    r: &mut R,
+    max_bytes: u64,
+) -> Result<Frame, ZmtpError> {
+    let (flags, size) = read_header(r, max_bytes).await?;
+    let body = read_body(r, size).await?;
     Ok(Frame {
         more: flags & FLAG_MORE != 0,
         command: flags & FLAG_COMMAND != 0,
@@ -222,24 +279,78 @@ pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Result<Frame, ZmtpEr
     })
 }
 
-/// Reads one whole message (all its frames), skipping commands between messages.
-/// ERROR commands end the connection with [`ZmtpError::PeerError`].
-pub async fn read_message<R: AsyncRead + Unpin>(r: &mut R) -> Result<Vec<Vec<u8>>, ZmtpError> {
+/// A shared allowance of bytes that all connections together may hold in messages not yet
+/// handled; see [`read_message`].
+pub type Budget = Arc<Semaphore>;
+
+/// One message read from a peer: its frames, and the share of the [`Budget`] they hold until
+/// dropped.
+#[derive(Debug)]
+pub struct Received {
+    /// The frames, in order.
+    pub frames: Vec<Vec<u8>>,
+    /// Released when the message is dropped.
+    pub permit: Option<OwnedSemaphorePermit>,
+}
+
+/// Reads one whole message (all its frames, at most [`MAX_MESSAGE_BYTES`] together and
+/// [`MAX_MESSAGE_FRAMES`] of them), skipping commands between messages. With a `budget`, each
+/// frame's announced size is taken from it before the frame is read, and refused
+/// ([`ZmtpError::OverBudget`]) when it is exhausted. ERROR commands end the connection with
+/// [`ZmtpError::PeerError`].
+pub async fn read_message<R: AsyncRead + Unpin>(
+    r: &mut R,
+    budget: Option<&Budget>,
+) -> Result<Received, ZmtpError> {
     let mut frames = Vec::new();
+    let mut message_bytes = 0u64;
+    let mut permit: Option<OwnedSemaphorePermit> = None;
     loop {
-        let f = read_frame(r).await?;
-        if f.command {
+        let (flags, size) = read_header(r, MAX_FRAME_BYTES).await?;
+        let command = flags & FLAG_COMMAND != 0;
+        if command {
             // PING/PONG only exist in ZMTP 3.1 and we announce 3.0; anything else but ERROR
-            // carries nothing we need.
-            if let Ok((b"ERROR", data)) = split_command(&f.body) {
+            // carries nothing we need. A command is read and dropped at once.
+            let body = read_body(r, size.min(MAX_HANDSHAKE_FRAME_BYTES)).await?;
+            if size > MAX_HANDSHAKE_FRAME_BYTES {
+                return Err(ZmtpError::TooLarge {
+                    claimed_bytes: size,
+                    limit_bytes: MAX_HANDSHAKE_FRAME_BYTES,
+                });
+            }
+            if let Ok((b"ERROR", data)) = split_command(&body) {
                 return Err(ZmtpError::PeerError(error_reason(data)));
             }
             continue;
         }
-        let more = f.more;
-        frames.push(f.body);
-        if !more {
-            return Ok(frames);
+        message_bytes = message_bytes.saturating_add(size);
+        if message_bytes > MAX_MESSAGE_BYTES {
+            return Err(ZmtpError::TooLarge {
+                claimed_bytes: message_bytes,
+                limit_bytes: MAX_MESSAGE_BYTES,
+            });
+        }
+        if frames.len() == MAX_MESSAGE_FRAMES {
+            return Err(ZmtpError::TooManyFrames);
+        }
+        if let Some(budget) = budget {
+            // Sizes are at most MAX_FRAME_BYTES, far below u32::MAX.
+            let n = u32::try_from(size).unwrap_or(u32::MAX);
+            let p =
+                budget
+                    .clone()
+                    .try_acquire_many_owned(n)
+                    .map_err(|_| ZmtpError::OverBudget {
+                        claimed_bytes: size,
+                    })?;
+            match permit.as_mut() {
+                Some(held) => held.merge(p),
+                None => permit = Some(p),
+            }
+        }
+        frames.push(read_body(r, size).await?);
+        if flags & FLAG_MORE == 0 {
+            return Ok(Received { frames, permit });
         }
     }
 }
@@ -271,7 +382,7 @@ pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     encode_frame(&ready_body(socket_type, identity), false, true, &mut out);
     stream.write_all(&out).await?;
     stream.flush().await?;
-    let frame = read_frame(stream).await?;
+    let frame = read_frame(stream, MAX_HANDSHAKE_FRAME_BYTES).await?;
     if !frame.command {
         return Err(ZmtpError::Handshake(
             "the peer sent data before READY".into(),
@@ -283,6 +394,12 @@ pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
             "a {} socket cannot talk to a {} socket",
             socket_type.name(),
             String::from_utf8_lossy(&ready.socket_type)
+        )));
+    }
+    if ready.identity.len() > MAX_IDENTITY_BYTES {
+        return Err(ZmtpError::Handshake(format!(
+            "an identity of {} bytes (ZMTP allows at most {MAX_IDENTITY_BYTES})",
+            ready.identity.len()
         )));
     }
     Ok(ready)
@@ -338,15 +455,91 @@ mod tests {
         encode_frame(b"\x04PING\x00\x00", false, true, &mut wire);
         wire.extend(encode_message(&[b"id", b"payload"]));
         let mut r = wire.as_slice();
-        let m = read_message(&mut r).await.unwrap();
-        assert_eq!(m, vec![b"id".to_vec(), b"payload".to_vec()]);
-        assert!(read_message(&mut r).await.is_err(), "EOF is an error");
+        let m = read_message(&mut r, None).await.unwrap();
+        assert_eq!(m.frames, vec![b"id".to_vec(), b"payload".to_vec()]);
+        assert!(m.permit.is_none());
+        assert!(read_message(&mut r, None).await.is_err(), "EOF is an error");
+    }
+
+    /// A long frame claiming any u64 size is refused from its header alone: the reader has
+    /// nothing after the header and is never read again, so nothing was awaited or buffered.
+    #[tokio::test]
+    async fn a_huge_length_claim_is_refused_before_reading_the_body() {
+        for claim in [MAX_FRAME_BYTES + 1, 1 << 32, u64::MAX] {
+            let (mut peer, mut ours) = tokio::io::duplex(64);
+            let mut header = vec![0x02];
+            header.extend_from_slice(&claim.to_be_bytes());
+            peer.write_all(&header).await.unwrap();
+            // The duplex stays open: a reader that waited for the body would hang here.
+            let got = tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                read_message(&mut ours, None),
+            )
+            .await
+            .expect("refused at once, without waiting for the body");
+            assert!(
+                matches!(got, Err(ZmtpError::TooLarge { claimed_bytes, limit_bytes })
+                    if claimed_bytes == claim && limit_bytes == MAX_MESSAGE_BYTES),
+                "{got:?}"
+            );
+        }
         let mut huge = vec![0x02];
-        huge.extend_from_slice(&(MAX_FRAME + 1).to_be_bytes());
+        huge.extend_from_slice(&(MAX_HANDSHAKE_FRAME_BYTES + 1).to_be_bytes());
         assert!(matches!(
-            read_frame(&mut huge.as_slice()).await,
-            Err(ZmtpError::TooLarge(_))
+            read_frame(&mut huge.as_slice(), MAX_HANDSHAKE_FRAME_BYTES).await,
+            Err(ZmtpError::TooLarge { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn a_message_is_bounded_in_total_size_and_frame_count() {
+        // Frames each within the limit but together above it.
+        let half = vec![0u8; (MAX_MESSAGE_BYTES / 2 + 1) as usize];
+        let wire = encode_message(&[&half, &half]);
+        assert!(matches!(
+            read_message(&mut wire.as_slice(), None).await,
+            Err(ZmtpError::TooLarge { .. })
+        ));
+        let empties = vec![&b""[..]; MAX_MESSAGE_FRAMES + 1];
+        let wire = encode_message(&empties);
+        assert!(matches!(
+            read_message(&mut wire.as_slice(), None).await,
+            Err(ZmtpError::TooManyFrames)
+        ));
+        let wire = encode_message(&empties[..MAX_MESSAGE_FRAMES]);
+        let m = read_message(&mut wire.as_slice(), None).await.unwrap();
+        assert_eq!(m.frames.len(), MAX_MESSAGE_FRAMES);
+    }
+
+    #[tokio::test]
+    async fn messages_hold_their_share_of_the_budget_until_dropped() {
+        let budget: Budget = Arc::new(Semaphore::new(100));
+        let wire = encode_message(&[&[1u8; 30], &[2u8; 30]]);
+        let m = read_message(&mut wire.as_slice(), Some(&budget))
+            .await
+            .unwrap();
+        assert_eq!(budget.available_permits(), 40);
+        let wire = encode_message(&[&[3u8; 41]]);
+        assert!(matches!(
+            read_message(&mut wire.as_slice(), Some(&budget)).await,
+            Err(ZmtpError::OverBudget { claimed_bytes: 41 })
+        ));
+        drop(m);
+        assert_eq!(budget.available_permits(), 100);
+        assert!(read_message(&mut wire.as_slice(), Some(&budget))
+            .await
+            .is_ok());
+    }
+
+    #[tokio::test]
+    async fn handshake_refuses_identities_longer_than_zmtp_allows() {
+        let (mut a, mut b) = tokio::io::duplex(4096);
+        let long = vec![b'x'; MAX_IDENTITY_BYTES + 1];
+        let (_, rb) = tokio::join!(
+            handshake(&mut a, SocketType::Dealer, &long),
+            handshake(&mut b, SocketType::Router, b"")
+        );
+        assert!(matches!(rb, Err(ZmtpError::Handshake(_))), "{rb:?}");
     }
 
     #[tokio::test]

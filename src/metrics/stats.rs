@@ -148,18 +148,20 @@ impl NameStats {
 
     /// Adds `other` into `self`.
     pub fn merge(&mut self, other: &NameStats) {
-        self.requests += other.requests;
-        self.failures += other.failures;
-        self.cancelled += other.cancelled;
-        self.dropped += other.dropped;
-        self.warmup += other.warmup;
-        self.good += other.good;
-        self.content_bytes += other.content_bytes;
+        // Counts may come from the network (a master merging workers' reports): they saturate
+        // rather than wrap, whatever a peer claims.
+        self.requests = self.requests.saturating_add(other.requests);
+        self.failures = self.failures.saturating_add(other.failures);
+        self.cancelled = self.cancelled.saturating_add(other.cancelled);
+        self.dropped = self.dropped.saturating_add(other.dropped);
+        self.warmup = self.warmup.saturating_add(other.warmup);
+        self.good = self.good.saturating_add(other.good);
+        self.content_bytes = self.content_bytes.saturating_add(other.content_bytes);
         for (a, b) in self.metrics_mut().into_iter().zip(other.metrics()) {
             a.add(b);
         }
         for (a, b) in self.token_sources.iter_mut().zip(other.token_sources) {
-            *a += b;
+            *a = a.saturating_add(b);
         }
         if other.first_start_unix_us != 0
             && (self.first_start_unix_us == 0
@@ -295,7 +297,7 @@ pub struct FailureEntry {
 
 impl FailureEntry {
     fn merge(&mut self, other: &FailureEntry) {
-        self.count += other.count;
+        self.count = self.count.saturating_add(other.count);
         self.first_seen_unix_s = self.first_seen_unix_s.min(other.first_seen_unix_s);
         self.last_seen_unix_s = self.last_seen_unix_s.max(other.last_seen_unix_s);
     }

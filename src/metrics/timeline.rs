@@ -106,9 +106,10 @@ impl Window {
         };
         let total = delta.total();
         last.seconds += seconds;
-        last.requests += total.requests;
-        last.failures += total.failures;
-        last.tokens += total.output_tokens.sum();
+        // Saturating: counts may come from a master's workers, whatever they claim.
+        last.requests = last.requests.saturating_add(total.requests);
+        last.failures = last.failures.saturating_add(total.failures);
+        last.tokens = last.tokens.saturating_add(total.output_tokens.sum());
         last.response_time.add(&total.response_time_us);
         last.ttft.add(&total.ttft_us);
     }
@@ -136,9 +137,19 @@ impl Window {
         }
         let ms = |m: &Metric, q: f64| m.quantile(q).map_or(0.0, |v| v as f64 / 1000.0);
         TimelinePoint {
-            rps: per_s(self.slots.iter().map(|s| s.requests).sum()),
-            fps: per_s(self.slots.iter().map(|s| s.failures).sum()),
-            output_tokens_per_s: per_s(self.slots.iter().map(|s| s.tokens).sum()),
+            rps: per_s(
+                self.slots
+                    .iter()
+                    .fold(0, |n, s| n.saturating_add(s.requests)),
+            ),
+            fps: per_s(
+                self.slots
+                    .iter()
+                    .fold(0, |n, s| n.saturating_add(s.failures)),
+            ),
+            output_tokens_per_s: per_s(
+                self.slots.iter().fold(0, |n, s| n.saturating_add(s.tokens)),
+            ),
             e2e_p50_ms: ms(&rt, 0.5),
             e2e_p95_ms: ms(&rt, 0.95),
             ttft_p50_ms: ms(&ttft, 0.5),

@@ -7,6 +7,7 @@ mod http;
 
 mod binary;
 mod dist;
+mod dist_hostile;
 mod engine;
 mod load;
 mod outputs;
