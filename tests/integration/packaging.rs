@@ -8,7 +8,7 @@ fn embedded_dirs(dir: &Path, out: &mut Vec<String>) {
         let path = entry.unwrap().path();
         if path.is_dir() {
             embedded_dirs(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
+        } else if path.extension().is_some_and(|e| e == "rs") && !is_test_only(&path) {
             let text = std::fs::read_to_string(&path).unwrap();
             let calls = text
                 .split("include_str!(\"")
@@ -26,6 +26,14 @@ fn embedded_dirs(dir: &Path, out: &mut Vec<String>) {
             }
         }
     }
+}
+
+/// Unit-test files (`*tests.rs`, compiled only under `cfg(test)`) may embed test fixtures; the
+/// image never builds them.
+fn is_test_only(path: &Path) -> bool {
+    path.file_stem()
+        .and_then(|s| s.to_str())
+        .is_some_and(|s| s.ends_with("tests"))
 }
 
 #[test]
