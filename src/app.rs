@@ -58,6 +58,14 @@ pub(crate) fn warn_about(plan: &Plan, sends_requests: bool) {
     if sends_requests && plan.token.is_none() {
         eprintln!("warning: no token (GSA_AUTH_TOKEN or --token): requests are sent without an Authorization header");
     }
+    if sends_requests {
+        let users = plan_peak_users(plan);
+        if let Some(limit) = open_file_limit() {
+            if users.saturating_add(FD_MARGIN) > limit {
+                eprintln!("warning: {users} users need about {} open files, but this process may open only {limit} (the hard limit): connections past it fail as local_resource, not the server's fault; raise it with `ulimit -n {}` (or LimitNOFILE= / --ulimit nofile= for services and containers)", users + FD_MARGIN, users + FD_MARGIN);
+            }
+        }
+    }
     if plan.tls.insecure {
         eprintln!("warning: --insecure: https certificates are not checked (use --ca-cert FILE to trust a private CA instead)");
     }
@@ -232,6 +240,31 @@ pub async fn shutdown_signal() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Open files a run needs beside one socket per user: the runtime, stdio, output files, the
+/// web UI's and the master's sockets.
+pub const FD_MARGIN: u64 = 64;
+
+/// Most users (or open-loop requests in flight) a plan can have at once.
+fn plan_peak_users(plan: &Plan) -> u64 {
+    let stage_peak = plan
+        .stages
+        .as_ref()
+        .map_or(0.0, |s| s.0.iter().map(|st| st.target).fold(0.0, f64::max));
+    match plan.rate {
+        Some(_) => plan.max_concurrency.unwrap_or(0),
+        None => plan.users.max(stage_peak as u64),
+    }
+}
+
+/// The soft limit on open files of this process.
+pub fn open_file_limit() -> Option<u64> {
+    // SAFETY: getrlimit only writes the struct we pass.
+    unsafe {
+        let mut lim: libc::rlimit = std::mem::zeroed();
+        (libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0).then_some(lim.rlim_cur)
+    }
 }
 
 /// Raises the open-file limit to its hard maximum: every simulated user holds a connection.

@@ -12,6 +12,7 @@ mod load;
 mod packaging;
 mod report_stages;
 mod reports;
+mod streams;
 mod tls;
 mod web;
 mod web_cli;
