@@ -91,10 +91,10 @@ impl Tokenizer {
             return (None, text);
         };
         let me = self.clone();
-        match tokio::task::spawn_blocking(move || (me.count(&text), text)).await {
-            Ok(out) => out,
-            Err(_) => (None, String::new()),
-        }
+        // A join error (the task panicked outside the caught section) loses the text: start afresh.
+        tokio::task::spawn_blocking(move || (me.count(&text), text))
+            .await
+            .unwrap_or_default()
     }
 }
 
