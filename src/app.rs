@@ -77,6 +77,14 @@ pub(crate) fn warn_about(plan: &Plan, sends_requests: bool, web: Option<WebListe
     if let Some(w) = web.filter(|w| !w.addr.ip().is_loopback() && !w.login) {
         eprintln!("warning: the web UI listens on {} (reachable from other machines) without --web-login: anyone who can reach it can start, change and stop tests; add --web-login USER:PASSWORD (behind a TLS proxy) or use --web-host 127.0.0.1", w.addr);
     }
+    if sends_requests {
+        let users = plan_peak_users(plan);
+        if let Some(limit) = open_file_limit() {
+            if users.saturating_add(FD_MARGIN) > limit {
+                eprintln!("warning: {users} users need about {} open files, but this process may open only {limit} (the hard limit): connections past it fail as local_resource, not the server's fault; raise it with `ulimit -n {}` (or LimitNOFILE= / --ulimit nofile= for services and containers)", users + FD_MARGIN, users + FD_MARGIN);
+            }
+        }
+    }
     if plan.tls.insecure {
         eprintln!("warning: --insecure: https certificates are not checked (use --ca-cert FILE to trust a private CA instead)");
     }
@@ -226,6 +234,31 @@ async fn demo(args: DemoArgs, signals: &Signals) -> anyhow::Result<u8> {
     );
     mock.shutdown().await;
     Ok(code)
+}
+
+/// Open files a run needs beside one socket per user: the runtime, stdio, output files, the
+/// web UI's and the master's sockets.
+pub const FD_MARGIN: u64 = 64;
+
+/// Most users (or open-loop requests in flight) a plan can have at once.
+fn plan_peak_users(plan: &Plan) -> u64 {
+    let stage_peak = plan
+        .stages
+        .as_ref()
+        .map_or(0.0, |s| s.0.iter().map(|st| st.target).fold(0.0, f64::max));
+    match plan.rate {
+        Some(_) => plan.max_concurrency.unwrap_or(0),
+        None => plan.users.max(stage_peak as u64),
+    }
+}
+
+/// The soft limit on open files of this process.
+pub fn open_file_limit() -> Option<u64> {
+    // SAFETY: getrlimit only writes the struct we pass.
+    unsafe {
+        let mut lim: libc::rlimit = std::mem::zeroed();
+        (libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0).then_some(lim.rlim_cur)
+    }
 }
 
 /// Raises the open-file limit to its hard maximum: every simulated user holds a connection.

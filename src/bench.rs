@@ -34,6 +34,36 @@ pub struct BenchArgs {
     /// Pin the mock process to this CPU (e.g. 1) and the generator to the others; needs `taskset`.
     #[arg(long)]
     pub pin_mock_cpu: Option<usize>,
+    /// The mock sends no usage chunk, so the generator counts output tokens with its tokenizer
+    /// (as against Open WebUI setups that send no usage).
+    #[arg(long)]
+    pub no_usage: bool,
+    /// The mock compresses its streams with this coding, one flush per event.
+    #[arg(long, value_enum, default_value = "off")]
+    pub compress: crate::mock::Compress,
+}
+
+impl BenchArgs {
+    /// The mock's flags for the scenario's timing `base`, plus the usage and compression switches.
+    fn mock_args(&self, base: &[&str]) -> Vec<String> {
+        let mut args: Vec<String> = base.iter().map(|s| s.to_string()).collect();
+        if self.no_usage {
+            args.push("--no-usage".into());
+        }
+        if let Some(v) = clap::ValueEnum::to_possible_value(&self.compress) {
+            args.extend(["--compress".to_string(), v.get_name().to_string()]);
+        }
+        args
+    }
+
+    /// The generator asks for every coding it decodes when the mock compresses.
+    fn plan(&self, mock: &MockProcess) -> Plan {
+        let mut plan = Plan::new(mock.base_url.as_str(), "bench");
+        if self.compress != crate::mock::Compress::Off {
+            plan.accept_encoding = "gzip, deflate, br, zstd".into();
+        }
+        plan
+    }
 }
 
 /// Benchmark scenarios.
@@ -84,7 +114,7 @@ impl Drop for MockProcess {
     }
 }
 
-fn spawn_mock(args: &[&str], pin: Option<usize>) -> anyhow::Result<MockProcess> {
+fn spawn_mock(args: &[String], pin: Option<usize>) -> anyhow::Result<MockProcess> {
     let exe = std::env::current_exe().context("locating the gsai-load binary")?;
     let mut cmd = match pin {
         Some(cpu) => {
@@ -187,9 +217,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<u8> {
         eprintln!("bench: mock pinned to CPU {cpu} of {ncpu}; generator unpinned");
     }
     let mut rows = Vec::new();
+    eprintln!(
+        "bench: mock {} usage, compression {:?}",
+        if args.no_usage { "without" } else { "with" },
+        args.compress
+    );
     if matches!(args.scenario, Scenario::Throughput | Scenario::All) {
         let mock = spawn_mock(
-            &["--ttft", "0ms", "--itl", "0ms", "--tokens", "20"],
+            &args.mock_args(&["--ttft", "0ms", "--itl", "0ms", "--tokens", "20"]),
             args.pin_mock_cpu,
         )?;
         eprintln!(
@@ -197,7 +232,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<u8> {
             args.throughput_users,
             humantime::format_duration(args.throughput_time)
         );
-        let mut plan = Plan::new(mock.base_url.clone(), "bench");
+        let mut plan = args.plan(&mock);
         plan.users = args.throughput_users;
         plan.spawn_rate = args.throughput_users as f64 * 100.0;
         plan.wait = WaitTime::None;
@@ -207,7 +242,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<u8> {
     }
     if matches!(args.scenario, Scenario::Fidelity | Scenario::All) {
         let mock = spawn_mock(
-            &["--ttft", "200ms", "--itl", "100ms", "--tokens", "10"],
+            &args.mock_args(&["--ttft", "200ms", "--itl", "100ms", "--tokens", "10"]),
             args.pin_mock_cpu,
         )?;
         eprintln!(
@@ -215,7 +250,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<u8> {
             args.fidelity_users,
             humantime::format_duration(args.fidelity_time)
         );
-        let mut plan = Plan::new(mock.base_url.clone(), "bench");
+        let mut plan = args.plan(&mock);
         plan.users = args.fidelity_users;
         plan.spawn_rate = 2000.0;
         plan.wait = WaitTime::Between {

@@ -130,6 +130,9 @@ pub struct RunArgs {
     /// Time limit of a whole request.
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
     pub total_timeout: Option<Duration>,
+    /// Accept-Encoding sent with each request, e.g. identity or "gzip, br, zstd" (gzip, deflate, br and zstd are decoded).
+    #[arg(long, value_name = "VALUE", default_value = crate::client::DEFAULT_ACCEPT_ENCODING)]
+    pub accept_encoding: Option<String>,
     /// Skip SSE events that are not valid JSON instead of failing the request.
     #[arg(long)]
     pub lenient: bool,
@@ -225,16 +228,7 @@ pub fn parse_pair(s: &str) -> Result<(u32, u32), String> {
     Ok((a, b))
 }
 
-/// Parses a humantime duration ("30s", "5m", "1h30m"); a bare number means seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    if let Ok(secs) = s.trim().parse::<f64>() {
-        if secs.is_finite() && secs >= 0.0 {
-            return Ok(Duration::from_secs_f64(secs));
-        }
-    }
-    humantime::parse_duration(s.trim())
-        .map_err(|e| format!("'{s}' is not a duration ({e}); use e.g. 30s, 5m, 1h30m"))
-}
+pub use crate::config::parse_duration;
 
 /// A configuration error: names what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -248,6 +242,9 @@ pub enum ConfigError {
     /// The scenario file is unusable.
     #[error(transparent)]
     Scenario(#[from] ScenarioError),
+    /// A value past its maximum.
+    #[error(transparent)]
+    Limit(#[from] crate::config::limits::LimitError),
     /// A flag's value is out of range.
     #[error("{flag}: {reason}")]
     Invalid {
@@ -388,6 +385,18 @@ impl RunArgs {
         plan.seed = self.seed;
         plan.scenario = self.scenario.as_deref().map(Scenario::load).transpose()?;
         plan.slo = self.outputs.slo.clone();
+        if let Some(v) = &self.accept_encoding {
+            if hyper::header::HeaderValue::from_str(v.trim()).is_err() {
+                return Err(invalid(
+                    "--accept-encoding",
+                    "must be a header value, e.g. \"gzip, br\" or identity",
+                ));
+            }
+            plan.accept_encoding = v.trim().to_string();
+        }
+        crate::client::Target::parse(&plan.host)
+            .map_err(|e| invalid("--host/GSAI_HOST", &e.to_string()))?;
+        crate::config::limits::check(&plan)?;
         Ok(plan)
     }
 }

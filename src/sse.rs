@@ -8,9 +8,14 @@
 
 use std::ops::ControlFlow;
 
-/// Longest event (sum of its `data` lines) the parser accepts before reporting an error, so a
-/// server that never ends a line cannot grow our memory without bound.
-pub const DEFAULT_MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
+/// Longest event (sum of its `data` lines) or line the parser accepts before reporting an
+/// error, so a server that never ends a line cannot grow our memory without bound. A chat
+/// chunk is a few hundred bytes; even a megabyte-long "word" in one event fits.
+pub const DEFAULT_MAX_EVENT_BYTES: usize = 4 * 1024 * 1024;
+
+/// Buffer capacity kept across [`SseParser::reset`]; a buffer grown past it by one huge event
+/// is freed, so a hostile response does not pin its size to the user for the rest of the run.
+const KEPT_BUFFER_BYTES: usize = 64 * 1024;
 
 /// One dispatched event. Borrowed from the parser; valid only inside the callback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,8 +90,12 @@ impl SseParser {
 
     /// Forgets all state, keeping buffers, so one parser serves many responses.
     pub fn reset(&mut self) {
-        self.line.clear();
-        self.data.clear();
+        for buf in [&mut self.line, &mut self.data] {
+            buf.clear();
+            if buf.capacity() > KEPT_BUFFER_BYTES {
+                *buf = Vec::with_capacity(256);
+            }
+        }
         self.event.clear();
         self.has_event = false;
         self.has_data = false;

@@ -141,7 +141,29 @@ impl Target {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_string();
-        let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
+        // The URI parser reads a port past 65535 as no port at all (so port 80): read it here.
+        let text = authority.as_str();
+        let after_host = text.rfind(']').unwrap_or(0);
+        let port = match text[after_host..]
+            .rfind(':')
+            .map(|i| &text[after_host + i + 1..])
+        {
+            None | Some("") => {
+                if https {
+                    443
+                } else {
+                    80
+                }
+            }
+            Some(p) => match p.parse::<u16>() {
+                Ok(n) if n >= 1 => n,
+                _ => {
+                    return Err(invalid(format!(
+                        "port {p} is out of range; a port is 1 to 65535"
+                    )))
+                }
+            },
+        };
         let base_path = uri.path().trim_end_matches('/').to_string();
         let tls = match https {
             true => Some(
@@ -261,5 +283,10 @@ mod tests {
         ));
         assert!(Target::parse("http://user:pw@x").is_err());
         assert!(Target::parse("http://").is_err());
+        for url in ["http://h:0", "http://h:70000", "http://h:65536/x"] {
+            let e = Target::parse(url).unwrap_err().to_string();
+            assert!(e.contains("a port is 1 to 65535"), "{e}");
+        }
+        assert_eq!(Target::parse("http://h:65535").unwrap().port, 65535);
     }
 }

@@ -4,11 +4,16 @@
 
 pub mod chunk;
 mod conn;
+mod decode;
+mod messages;
 mod stream;
 mod tls;
 mod tokens;
 
-pub use conn::{ConnDriver, ConnectError, Target, TargetError};
+pub use conn::{is_local_resource, ConnDriver, ConnectError, Target, TargetError};
+use decode::BodyDecoder;
+pub use decode::{DecodeError, Encoding, DEFAULT_ACCEPT_ENCODING, MAX_DECODED_BODY_BYTES};
+use messages::{error_chain, read_excerpt, status_message};
 use stream::Stream;
 pub use tls::{TlsError, TlsOptions};
 pub use tokens::Tokenizer;
@@ -21,6 +26,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, HOST};
 use hyper::{Method, Request};
 use serde::{Deserialize, Serialize};
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::time::timeout_at;
@@ -305,11 +311,12 @@ impl UserClient {
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/event-stream"));
+        let encoding = Encoding::from_header(resp.headers());
         let mut body = resp.into_body();
 
         if !status.is_success() {
-            let excerpt =
-                read_excerpt(&mut body, now + t.idle.min(Duration::from_secs(5)), 2048).await;
+            let deadline = now + t.idle.min(Duration::from_secs(5));
+            let excerpt = read_excerpt(&mut body, deadline, 2048, encoding.ok().flatten()).await;
             rec.content_bytes = excerpt.len() as u64;
             let msg = status_message(status.as_u16(), &excerpt, spec);
             let f = Failure::new(FailureKind::HttpStatus, msg);
@@ -330,9 +337,19 @@ impl UserClient {
             lenient: self.shared.lenient,
             itl_us: &mut self.itl_us,
             text: &mut self.text,
+            text_truncated: false,
         };
         let mut reusable = true;
         let mut transport_failure = None;
+        let mut decoder = match encoding.and_then(|e| e.map(BodyDecoder::new).transpose()) {
+            Ok(d) => d,
+            Err(e) if spec.streaming => {
+                let f = Failure::new(FailureKind::MalformedEvent, e.to_string());
+                return (self.finish_fail(rec, f), false);
+            }
+            // Any 2xx body succeeds for a non-streaming kind; it is drained, not decoded.
+            Err(_) => None,
+        };
         // One timer for the whole body, moved only when it fires early: re-arming it on every
         // read would cost a timer-wheel update per SSE chunk.
         let timer = tokio::time::sleep_until((stream.now + t.idle).min(total_deadline).into());
@@ -361,7 +378,16 @@ impl UserClient {
             };
             let frame = match frame {
                 Some(Ok(f)) => f,
-                None => break,
+                None => {
+                    // What a decoder still holds (a server that never flushed) is the rest.
+                    if let Some(d) = decoder.as_mut().filter(|_| {
+                        spec.streaming && stream.done_at.is_none() && stream.failure.is_none()
+                    }) {
+                        let fed = d.finish(|chunk| feed(&mut self.parser, &mut stream, chunk));
+                        decode_failed(&mut stream, fed);
+                    }
+                    break;
+                }
                 Some(Err(e)) => {
                     reusable = false;
                     transport_failure = Some(Failure::new(
@@ -383,11 +409,14 @@ impl UserClient {
                 // Drain what follows [DONE] so the connection stays reusable.
                 continue;
             }
-            if let Err(e) = self.parser.feed(&data, |ev| stream.on_event(ev.data)) {
-                stream.failure = Some(Failure::new(
-                    FailureKind::MalformedEvent,
-                    format!("Invalid SSE stream: {e}"),
-                ));
+            match decoder.as_mut() {
+                None => {
+                    let _ = feed(&mut self.parser, &mut stream, &data);
+                }
+                Some(d) => {
+                    let fed = d.decode(data, |chunk| feed(&mut self.parser, &mut stream, chunk));
+                    decode_failed(&mut stream, fed);
+                }
             }
             if stream.failure.is_some() {
                 // Do not wait for the rest of a stream we already failed.
@@ -401,6 +430,7 @@ impl UserClient {
         rec.last_token = stream.last_token;
         rec.token_events = stream.token_events;
         let usage_tokens = stream.usage_tokens;
+        let text_truncated = stream.text_truncated;
         let done = stream.done_at.is_some();
         let stream_failure = stream.failure.take();
         let failure = if let Some(f) = stream_failure.or(transport_failure) {
@@ -431,13 +461,19 @@ impl UserClient {
             return (rec, reusable);
         }
         if spec.streaming {
-            rec.output_tokens = Some(match usage_tokens {
-                Some(n) => (n, TokenSource::Usage),
-                None => match self.shared.tokenizer.count(&self.text) {
-                    Some(n) => (n, TokenSource::Tokenizer),
-                    None => (u64::from(rec.token_events), TokenSource::Events),
-                },
-            });
+            let counted = match usage_tokens {
+                Some(n) => Some((n, TokenSource::Usage)),
+                // Past the kept-text limit a tokenizer count would be short: count events.
+                None if text_truncated => None,
+                None => {
+                    let text = std::mem::take(&mut self.text);
+                    let (n, text) = self.shared.tokenizer.count_off_thread(text).await;
+                    self.text = text;
+                    n.map(|n| (n, TokenSource::Tokenizer))
+                }
+            };
+            rec.output_tokens =
+                Some(counted.unwrap_or((u64::from(rec.token_events), TokenSource::Events)));
         }
         (rec, reusable)
     }
@@ -466,61 +502,32 @@ fn fmt_d(d: Duration) -> String {
     humantime::format_duration(d).to_string()
 }
 
-/// The error and its sources, joined, without addresses or other per-request values.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(cause) = src {
-        s.push_str(": ");
-        s.push_str(&cause.to_string());
-        src = cause.source();
-    }
-    s
-}
-
-async fn read_excerpt(body: &mut hyper::body::Incoming, deadline: Instant, max: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    while out.len() < max {
-        match timeout_at(deadline.into(), body.frame()).await {
-            Ok(Some(Ok(frame))) => {
-                if let Ok(d) = frame.into_data() {
-                    out.extend_from_slice(&d[..d.len().min(max - out.len())]);
-                }
-            }
-            _ => break,
+/// Feeds SSE bytes (as received, or decoded) to the parser; an event or line past the parser's
+/// limit fails the request as too large (and the connection is then dropped).
+fn feed(parser: &mut SseParser, stream: &mut Stream<'_>, bytes: &[u8]) -> ControlFlow<()> {
+    match parser.feed(bytes, |ev| stream.on_event(ev.data)) {
+        Ok(flow) => flow,
+        Err(e) => {
+            let f = Failure::new(FailureKind::TooLarge, format!("Response too large: {e}"));
+            stream.failure = Some(f);
+            ControlFlow::Break(())
         }
     }
-    out
 }
 
-/// Locust's message ("Received status code: N") plus the server's own explanation, if short.
-fn status_message(code: u16, body: &[u8], spec: &RequestSpec) -> String {
-    let mut msg = format!("Received status code: {code}");
-    let detail = serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| {
-            let d = v
-                .get("detail")
-                .or_else(|| v.get("error").and_then(|e| e.get("message").or(Some(e))))?;
-            Some(match d {
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            })
-        });
-    let detail = detail.or_else(|| {
-        let text = String::from_utf8_lossy(body).trim().to_string();
-        (!text.is_empty() && !text.starts_with('<')).then_some(text)
-    });
-    if let Some(d) = detail {
-        msg.push_str(" (");
-        msg.push_str(&chunk::truncate(d.replace(['\n', '\r'], " "), 160));
-        msg.push(')');
+/// Records a decoding failure of the body as the request's failure.
+fn decode_failed(stream: &mut Stream<'_>, fed: Result<ControlFlow<()>, DecodeError>) {
+    if let Err(e) = fed {
+        let kind = match e {
+            DecodeError::TooLarge { .. } => FailureKind::TooLarge,
+            DecodeError::Unsupported(_) | DecodeError::Corrupt { .. } => {
+                FailureKind::MalformedEvent
+            }
+        };
+        stream
+            .failure
+            .get_or_insert(Failure::new(kind, e.to_string()));
     }
-    if code == 404 && spec.path.ends_with("/api/chat/completions") && msg.contains("could not find")
-    {
-        msg.push_str(" — Open WebUI takes a bare uuid chat_id for a saved chat that does not exist; use --chat-id local");
-    }
-    msg
 }
 
 /// Awaits `fut` while also driving the connection, so the request makes progress on this task
@@ -544,37 +551,6 @@ async fn drive<F: std::future::Future>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn spec(path: &str) -> RequestSpec {
-        let target = Target::parse("http://127.0.0.1:1").unwrap();
-        RequestSpec::new(&target, Method::POST, path, None, true)
-    }
-
-    #[test]
-    fn status_messages_name_the_cause() {
-        let s = spec("/api/chat/completions");
-        assert_eq!(status_message(500, b"", &s), "Received status code: 500");
-        assert_eq!(
-            status_message(401, br#"{"detail":"401 Unauthorized"}"#, &s),
-            "Received status code: 401 (401 Unauthorized)"
-        );
-        let m = status_message(
-            404,
-            br#"{"detail":"We could not find what you're looking for :/"}"#,
-            &s,
-        );
-        assert!(m.contains("use --chat-id local"), "{m}");
-        let m = status_message(
-            400,
-            br#"{"error":{"message":"bad model"}}"#,
-            &spec("/v1/chat/completions"),
-        );
-        assert_eq!(m, "Received status code: 400 (bad model)");
-        assert_eq!(
-            status_message(502, b"<html>gateway</html>", &s),
-            "Received status code: 502"
-        );
-    }
 
     #[test]
     fn bearer_is_sensitive() {

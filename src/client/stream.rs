@@ -2,6 +2,7 @@
 //! first and last token, inter-token gaps, usage, a stream error, `[DONE]`).
 
 use super::chunk;
+use super::tokens::MAX_COUNTED_TEXT_BYTES;
 use crate::metrics::{Failure, FailureKind};
 use std::ops::ControlFlow;
 use std::time::Instant;
@@ -19,6 +20,8 @@ pub(super) struct Stream<'a> {
     pub(super) lenient: bool,
     pub(super) itl_us: &'a mut Vec<u32>,
     pub(super) text: &'a mut String,
+    /// Text beyond [`MAX_COUNTED_TEXT_BYTES`] arrived and was not kept.
+    pub(super) text_truncated: bool,
 }
 
 impl Stream<'_> {
@@ -63,9 +66,24 @@ impl Stream<'_> {
             self.last_token = Some(self.now);
             self.token_events += 1;
             for t in info.text.iter().flatten() {
-                self.text.push_str(t);
+                self.keep_text(t);
             }
         }
         ControlFlow::Continue(())
+    }
+
+    /// Keeps `t` for counting, up to the limit (cut at a character boundary).
+    fn keep_text(&mut self, t: &str) {
+        let room = MAX_COUNTED_TEXT_BYTES.saturating_sub(self.text.len());
+        if t.len() <= room {
+            self.text.push_str(t);
+            return;
+        }
+        self.text_truncated = true;
+        let mut cut = room;
+        while !t.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        self.text.push_str(&t[..cut]);
     }
 }

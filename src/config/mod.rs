@@ -2,6 +2,7 @@
 //! environment and `.env`, and the same plan that goes into reports (with the token redacted).
 
 pub mod dotenv;
+pub mod limits;
 pub mod origin;
 pub mod schedule;
 
@@ -22,7 +23,9 @@ use std::time::Duration;
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if let Ok(secs) = s.trim().parse::<f64>() {
         if secs.is_finite() && secs >= 0.0 {
-            return Ok(Duration::from_secs_f64(secs));
+            // Past u64 seconds from_secs_f64 would panic: far over any limit anyway.
+            return Duration::try_from_secs_f64(secs)
+                .map_err(|_| format!("'{s}' seconds is more than any duration allowed"));
         }
     }
     humantime::parse_duration(s.trim())
@@ -260,6 +263,13 @@ pub struct Plan {
     /// Per-request SLOs (`--slo`): a success that meets all of them is "good" (goodput).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub slo: Vec<crate::criteria::slo::SloRule>,
+    /// `Accept-Encoding` sent with each request (`--accept-encoding`); empty sends none.
+    #[serde(default = "default_accept_encoding")]
+    pub accept_encoding: String,
+}
+
+fn default_accept_encoding() -> String {
+    crate::client::DEFAULT_ACCEPT_ENCODING.to_string()
 }
 
 fn unbound() -> TokenScope {
@@ -327,6 +337,7 @@ impl Plan {
             seed: None,
             scenario: None,
             slo: Vec::new(),
+            accept_encoding: default_accept_encoding(),
         }
     }
 }

@@ -464,12 +464,18 @@ impl Worker {
         plan.max_requests = None;
         plan.users = spawn.user_count();
         plan.spawn_rate = AT_ONCE;
-        plan.stop_timeout = Duration::from_secs_f64(spawn.stop_timeout.unwrap_or(0.0).max(0.0));
+        // A peer's number: NaN, negative or past any limit must not panic the conversion.
+        plan.stop_timeout = Duration::try_from_secs_f64(spawn.stop_timeout.unwrap_or(0.0).max(0.0))
+            .unwrap_or(crate::config::limits::MAX_DURATION)
+            .min(crate::config::limits::MAX_DURATION);
         Ok(plan)
     }
 
     fn apply_spawn(&mut self, conn: &Dealer, spawn: Spawn) -> Result<(), TransportError> {
         let users = spawn.user_count();
+        if let Err(e) = crate::config::limits::users("user_count (from the master)", users) {
+            return self.refuse(conn, e.to_string());
+        }
         self.state = "spawning";
         self.ready_at = None;
         match &self.run {

@@ -39,6 +39,12 @@ pub enum EngineError {
     /// The prompts file is unusable.
     #[error(transparent)]
     Prompts(#[from] PromptsError),
+    /// A value is past its maximum.
+    #[error(transparent)]
+    Limit(#[from] crate::config::limits::LimitError),
+    /// The Accept-Encoding value cannot be sent in a header.
+    #[error("--accept-encoding: '{0}' cannot be sent in an HTTP header")]
+    AcceptEncoding(String),
 }
 
 /// Phase of a test.
@@ -316,6 +322,7 @@ pub fn start(plan: Plan) -> Result<RunHandle, EngineError> {
 
 /// Starts a test on the current tokio runtime, with taps.
 pub fn start_with(plan: Plan, hooks: EngineHooks) -> Result<RunHandle, EngineError> {
+    crate::config::limits::check(&plan)?;
     let (ctx, kinds, started) = user_ctx(&plan)?;
     let (tx, rx) = mpsc::unbounded_channel();
     let kinds: Arc<[RequestKind]> = kinds.into();
@@ -344,6 +351,13 @@ pub(crate) fn user_ctx(
     plan: &Plan,
 ) -> Result<(Arc<UserCtx>, Vec<RequestKind>, Instant), EngineError> {
     let mut target = Target::parse(&plan.host)?;
+    let accept_encoding = match plan.accept_encoding.trim() {
+        "" => None,
+        v => Some(
+            hyper::header::HeaderValue::from_str(v)
+                .map_err(|_| EngineError::AcceptEncoding(v.to_string()))?,
+        ),
+    };
     if plan.tls != crate::client::TlsOptions::default() {
         target = target.with_tls(&plan.tls)?;
     }
@@ -362,7 +376,11 @@ pub(crate) fn user_ctx(
             } else {
                 hyper::Method::POST
             };
-            RequestSpec::new(&target, method, &k.path, auth.as_ref(), k.streaming)
+            let mut spec = RequestSpec::new(&target, method, &k.path, auth.as_ref(), k.streaming);
+            if let Some(v) = accept_encoding.clone() {
+                spec.headers.insert(hyper::header::ACCEPT_ENCODING, v);
+            }
+            spec
         })
         .collect();
     let kinds: Vec<RequestKind> = workload

@@ -80,7 +80,9 @@ impl FailureKind {
     /// result file written before kinds existed. Messages this project writes map to their
     /// own kind; any other message counts as a `stream_error` (a failure the peer judged so).
     pub fn from_message(message: &str) -> FailureKind {
-        const RULES: [(&str, FailureKind); 12] = [
+        const RULES: [(&str, FailureKind); 14] = [
+            ("too large", FailureKind::TooLarge),
+            ("unsupported Content-Encoding", FailureKind::MalformedEvent),
             ("Received status code", FailureKind::HttpStatus),
             ("Stream error", FailureKind::StreamError),
             ("Invalid JSON in SSE event", FailureKind::MalformedEvent),

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::request::MAX_TOKENS;
-use super::{FaultRates, MockConfig};
+use super::{Compress, FaultRates, MockConfig};
 
 /// Run the built-in mock LLM server (Open WebUI and OpenAI streaming chat completions).
 #[derive(clap::Args, Debug, Clone)]
@@ -69,6 +69,10 @@ pub struct MockArgs {
     /// Seed for fault draws, for reproducible fault counts.
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
+
+    /// Compress streamed chat answers when the client's Accept-Encoding allows (each event flushed on its own).
+    #[arg(long, value_enum, default_value = "off", value_name = "CODING")]
+    pub compress: Compress,
 }
 
 impl MockArgs {
@@ -93,6 +97,7 @@ impl MockArgs {
                 .max_concurrent
                 .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
             seed: self.seed,
+            compress: self.compress,
         }
     }
 }

@@ -13,6 +13,7 @@ use hyper::body::{Body, Frame, SizeHint};
 use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
 
+use super::compress::Encoder;
 use super::counters::{Counters, Outcome};
 use super::render::{Finish, Rendered, MALFORMED, STREAM_ERROR};
 
@@ -26,6 +27,16 @@ pub(crate) enum MockBody {
     Whole(Option<Whole>),
     /// A timed SSE stream.
     Stream(Box<SseStream>),
+    /// Another body, compressed frame by frame (`--compress`).
+    Compressed(Box<Compressed>),
+}
+
+/// A body and its encoder; after the inner body ends, one last frame carries the trailer.
+#[derive(Debug)]
+pub(crate) struct Compressed {
+    pub(crate) inner: MockBody,
+    pub(crate) encoder: Encoder,
+    pub(crate) done: bool,
 }
 
 /// A pre-rendered stream and what to count once it is handed to hyper.
@@ -61,6 +72,24 @@ impl Body for MockBody {
                 Ok(Frame::data(w.data))
             })),
             MockBody::Stream(s) => s.poll_next(cx),
+            MockBody::Compressed(c) => {
+                if c.done {
+                    return Poll::Ready(None);
+                }
+                let compressed = match Pin::new(&mut c.inner).poll_frame(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                        Ok(data) => c.encoder.frame(&data, false),
+                        Err(other) => return Poll::Ready(Some(Ok(other))),
+                    },
+                    Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+                    Poll::Ready(None) => {
+                        c.done = true;
+                        c.encoder.frame(b"", true)
+                    }
+                };
+                Poll::Ready(Some(compressed.map(Frame::data)))
+            }
         }
     }
 
@@ -69,6 +98,7 @@ impl Body for MockBody {
             MockBody::Full(d) => d.is_none(),
             MockBody::Whole(w) => w.is_none(),
             MockBody::Stream(s) => matches!(s.phase, Phase::Ended),
+            MockBody::Compressed(c) => c.done,
         }
     }
 

@@ -5,6 +5,7 @@
 
 mod args;
 mod body;
+mod compress;
 mod counters;
 mod render;
 mod request;
@@ -21,6 +22,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use args::MockArgs;
+pub use compress::Compress;
 pub use counters::{Counters, CountersSnapshot};
 
 /// How the mock behaves. `Default` imitates a small hosted model behind Open WebUI.
@@ -50,6 +52,8 @@ pub struct MockConfig {
     pub max_concurrent: Option<usize>,
     /// Seed for fault draws, for reproducible fault counts; random if `None`.
     pub seed: Option<u64>,
+    /// Compress streamed chat answers (each event flushed on its own) when the client accepts it.
+    pub compress: Compress,
 }
 
 impl Default for MockConfig {
@@ -65,6 +69,7 @@ impl Default for MockConfig {
             faults: FaultRates::default(),
             max_concurrent: None,
             seed: None,
+            compress: Compress::Off,
         }
     }
 }

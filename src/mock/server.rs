@@ -12,7 +12,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
+use hyper::header::{
+    HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER,
+};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -22,7 +24,8 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::body::{MockBody, SseStream, StreamFault, StreamPlan, Whole};
+use super::body::{Compressed, MockBody, SseStream, StreamFault, StreamPlan, Whole};
+use super::compress::Encoder;
 use super::counters::{bump, Counters, Outcome};
 use super::render::{Finish, RenderCache, Rendered, MALFORMED};
 use super::request::{ChatRequest, Directives, Scenario};
@@ -325,6 +328,7 @@ async fn chat(
             return Ok(detail(StatusCode::BAD_REQUEST, &msg));
         }
     };
+    let coding = shared.config.compress.choose(req.headers());
     let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) if e.is::<LengthLimitError>() => {
@@ -438,8 +442,19 @@ async fn chat(
     } else {
         MockBody::Stream(Box::new(SseStream::new(plan, outcome)))
     };
+    let body = match coding {
+        None => body,
+        Some(coding) => MockBody::Compressed(Box::new(Compressed {
+            inner: body,
+            encoder: Encoder::new(coding),
+            done: false,
+        })),
+    };
     let mut res = Response::new(body);
     let h = res.headers_mut();
+    if let Some(coding) = coding {
+        h.insert(CONTENT_ENCODING, HeaderValue::from_static(coding.token()));
+    }
     h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     Ok(res)

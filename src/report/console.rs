@@ -2,6 +2,7 @@
 //! summary (stats, LLM metrics, failures). Locust's columns plus TTFT, TPOT and tokens/s.
 
 use crate::engine::{RunResult, Snapshot};
+use crate::metrics::FailureKind;
 use crate::metrics::{NameStats, RequestKind, StatsSet};
 use comfy_table::{presets, CellAlignment, ContentArrangement, Table};
 use std::fmt::Write as _;
@@ -228,6 +229,26 @@ pub fn summary(result: &RunResult) -> String {
             out,
             "Open loop: {} arrivals dropped (no free slot under --max-concurrency) | warm-up: {} requests excluded",
             doc.dropped, doc.warmup_excluded
+        );
+    }
+    let local_count = |cause: FailureKind| -> u64 {
+        let rows = result.stats.failures.iter();
+        rows.filter(|(k, _)| k.cause == cause)
+            .map(|(_, e)| e.count)
+            .sum()
+    };
+    let local = local_count(FailureKind::LocalResource);
+    if local > 0 {
+        let _ = writeln!(
+            out,
+            "Local: {local} failures were local (too many open files or no free port on this machine): not the server's. Raise the open-file limit (`ulimit -n 65535` in the shell that starts gsai-load, or LimitNOFILE= / --ulimit nofile= for services and containers), or run fewer users per process."
+        );
+    }
+    let internal = local_count(FailureKind::Internal);
+    if internal > 0 {
+        let _ = writeln!(
+            out,
+            "Local: {internal} failures were defects of gsai-load itself (kind internal): not the server's."
         );
     }
     if !result.stats.failures.is_empty() {

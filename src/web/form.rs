@@ -51,6 +51,10 @@ impl SwarmForm {
                         reason: "must be above 0 (leave it empty to run until stopped)".into(),
                     });
                 }
+                crate::config::limits::duration("run_time", t).map_err(|e| WebError::Invalid {
+                    field: "run_time",
+                    reason: format!("{} is more than the maximum of {}", e.value, e.max),
+                })?;
                 Some(t)
             }
         };

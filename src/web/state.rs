@@ -495,6 +495,10 @@ impl Controller {
         let model = given(&req.model)
             .or(given(&d.model))
             .ok_or(WebError::MissingModel)?;
+        crate::client::Target::parse(host).map_err(|e| WebError::Invalid {
+            field: "host (--host / GSAI_HOST)",
+            reason: e.to_string(),
+        })?;
         let mut plan = self.shared.template.clone();
         // The configured token stays with the configured host; a token from the form is for
         // the form's host (config::origin).
@@ -555,6 +559,12 @@ impl Controller {
 }
 
 fn check_users(users: u64, spawn_rate: f64) -> Result<(), WebError> {
+    let over = |e: crate::config::limits::LimitError| WebError::Invalid {
+        field: e.flag,
+        reason: format!("{} is more than the maximum of {}", e.value, e.max),
+    };
+    crate::config::limits::users("user_count", users).map_err(over)?;
+    crate::config::limits::rate("spawn_rate", spawn_rate).map_err(over)?;
     if users == 0 {
         return Err(WebError::Invalid {
             field: "user_count",

@@ -115,6 +115,35 @@ async fn usage_errors_exit_2_and_name_the_fix() {
         ),
         (vec!["--host", "ftp://x"], "http://"),
         (
+            vec!["--host", "http://h:0"],
+            "port 0 is out of range; a port is 1 to 65535",
+        ),
+        (
+            vec!["--host", "http://h:70000"],
+            "port 70000 is out of range",
+        ),
+        (
+            vec!["--host", "http://127.0.0.1:9", "-u", "1000000000000"],
+            "-u/--users: 1000000000000 is more than the maximum of 1000000 users",
+        ),
+        (
+            vec!["--host", "http://127.0.0.1:9", "-t", "100000000000000h"],
+            "-t/--run-time: ",
+        ),
+        (
+            vec!["--host", "http://127.0.0.1:9", "--stop-timeout", "400days"],
+            "--stop-timeout: ",
+        ),
+        (
+            vec![
+                "--host",
+                "http://127.0.0.1:9",
+                "--stages",
+                "10@30s,5@1000000h",
+            ],
+            "--stages: ",
+        ),
+        (
             vec!["--host", "http://127.0.0.1:9", "--api", "grpc"],
             "grpc",
         ),

@@ -15,6 +15,7 @@ mod packaging;
 mod report_stages;
 mod reports;
 mod signals;
+mod streams;
 mod tls;
 mod token_scope;
 mod web;

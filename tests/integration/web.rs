@@ -316,6 +316,19 @@ async fn start_errors_name_what_to_fix() {
         ("run_time=0&host=http://x&model=m", 400, "run_time"),
         ("api=grpc&host=http://x&model=m", 400, "api"),
         ("host=ftp://x&model=m", 400, "GSAI_HOST"),
+        // Bounds: a port outside 1-65535, absurd users or run time name the field and the maximum.
+        ("host=http://h:0&model=m", 400, "a port is 1 to 65535"),
+        ("host=http://h:70000&model=m", 400, "a port is 1 to 65535"),
+        (
+            "user_count=1000000000000&host=http://x&model=m",
+            400,
+            "user_count: 1000000000000 is more than the maximum of 1000000 users",
+        ),
+        (
+            "run_time=100000000000000h&host=http://x&model=m",
+            400,
+            "run_time: ",
+        ),
     ] {
         let r = post_form(addr, "/swarm", form).await;
         assert_eq!(r.status, status, "{form}: {}", r.body);
