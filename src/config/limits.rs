@@ -9,7 +9,8 @@ use std::time::Duration;
 /// Most simulated users (or open-loop requests in flight) in one process or one test.
 pub const MAX_USERS: u64 = 1_000_000;
 
-/// Highest open-loop rate and spawn rate, per second.
+/// Highest open-loop rate, per second. (A spawn rate has no maximum: past the users it starts,
+/// any rate means "all at once", which is what a master asks of its workers.)
 pub const MAX_RATE_PER_S: f64 = 1_000_000.0;
 
 /// Longest duration of any kind (run time, stop timeout, time limits, warm-up, one stage).
@@ -66,7 +67,6 @@ pub fn duration(flag: &'static str, d: Duration) -> Result<(), LimitError> {
 /// Every bounded value of a plan, named by its command-line flag.
 pub fn check(plan: &Plan) -> Result<(), LimitError> {
     users("-u/--users", plan.users)?;
-    rate("-r/--spawn-rate", plan.spawn_rate)?;
     if let Some(r) = plan.rate {
         rate("--rate", r)?;
     }

@@ -564,7 +564,6 @@ fn check_users(users: u64, spawn_rate: f64) -> Result<(), WebError> {
         reason: format!("{} is more than the maximum of {}", e.value, e.max),
     };
     crate::config::limits::users("user_count", users).map_err(over)?;
-    crate::config::limits::rate("spawn_rate", spawn_rate).map_err(over)?;
     if users == 0 {
         return Err(WebError::Invalid {
             field: "user_count",
