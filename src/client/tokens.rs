@@ -1,6 +1,6 @@
 //! Output-token counting when the server sends no usage: tiktoken `cl100k_base`, loaded once
-//! on first need, run on tokio's blocking pool (never on an I/O thread) with bounded
-//! concurrency, in time linear in the text's length, and never panicking.
+//! on first need, run on counting threads of its own (never on an I/O thread), in time linear in
+//! the text's length, and never panicking.
 //!
 //! tiktoken's byte-pair merge is quadratic in the length of one regex "word", and recursion in
 //! its regex engine overflows the stack on a word of about a megabyte; a server that sends one
@@ -11,9 +11,10 @@
 //! for that run only).
 
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, OnceLock};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
 use tiktoken_rs::CoreBPE;
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 
 /// Longest run of text given to tiktoken without an exact cut point; longer runs are cut here.
 /// The merge is quadratic in this, so it bounds the cost per byte (a few hundred bytes keeps a
@@ -29,23 +30,22 @@ const PIECE_BYTES: usize = 8 * 1024;
 /// cannot grow a user's memory or its counting time.
 pub const MAX_COUNTED_TEXT_BYTES: usize = 1024 * 1024;
 
-/// A lazily loaded cl100k_base tokenizer, shared by all users of a run.
-#[derive(Clone)]
+/// One text to count, and where its count (and the text, a reused buffer) goes back.
+type Job = (String, oneshot::Sender<(Option<u64>, String)>);
+
+/// A lazily loaded cl100k_base tokenizer, shared by all users of a run, with counting threads of
+/// its own.
+///
+/// Why threads of its own rather than tokio's blocking pool: a count is a few microseconds of
+/// work per request, and `spawn_blocking` per request (a pool queue, a condvar wake, a join
+/// handle) cost more than the count itself, a quarter of the throughput on streams without
+/// usage. Long-lived threads fed by a channel stay busy under load and are woken only when idle.
+/// They end when the last handle of the tokenizer is dropped (the run is over).
+#[derive(Clone, Default)]
 pub struct Tokenizer {
     bpe: Arc<OnceLock<Option<CoreBPE>>>,
-    /// Counting jobs in flight on the blocking pool: one per core, so a burst of long texts
-    /// queues here instead of taking hundreds of blocking threads.
-    permits: Arc<Semaphore>,
-}
-
-impl Default for Tokenizer {
-    fn default() -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Self {
-            bpe: Arc::default(),
-            permits: Arc::new(Semaphore::new(cores)),
-        }
-    }
+    /// Started on the first count; `None` inside when no thread could be started.
+    jobs: Arc<OnceLock<Option<mpsc::Sender<Job>>>>,
 }
 
 impl std::fmt::Debug for Tokenizer {
@@ -65,37 +65,64 @@ impl Tokenizer {
     /// Number of cl100k_base tokens in `text`, or None if the tokenizer could not be loaded or
     /// failed. Blocks the calling thread: from async code use [`Tokenizer::count_off_thread`].
     pub fn count(&self, text: &str) -> Option<u64> {
-        let bpe = self
-            .bpe
-            .get_or_init(|| {
-                std::panic::catch_unwind(tiktoken_rs::cl100k_base)
-                    .ok()
-                    .and_then(Result::ok)
-            })
-            .as_ref()?;
-        let mut total = 0u64;
-        for piece in pieces(text) {
-            // A tokenizer defect must cost one request its count, never the user task.
-            let n = std::panic::catch_unwind(AssertUnwindSafe(|| bpe.encode_ordinary(piece).len()))
-                .ok()?;
-            total += n as u64;
-        }
-        Some(total)
+        count_with(&self.bpe, text)
     }
 
-    /// Counts `text` on the blocking pool and hands the text back (it is the caller's reused
-    /// buffer). None if the tokenizer could not be loaded or failed; the caller falls back.
+    /// Counts `text` on the tokenizer's own threads (never an I/O thread) and hands the text
+    /// back (it is the caller's reused buffer). None if the tokenizer could not be loaded or
+    /// failed; the caller falls back to the event count.
     pub async fn count_off_thread(&self, text: String) -> (Option<u64>, String) {
-        // The semaphore is never closed, so acquiring only waits.
-        let Ok(_permit) = self.permits.acquire().await else {
+        let Some(jobs) = self.jobs.get_or_init(|| self.start_threads()) else {
             return (None, text);
         };
-        let me = self.clone();
-        // A join error (the task panicked outside the caught section) loses the text: start afresh.
-        tokio::task::spawn_blocking(move || (me.count(&text), text))
-            .await
-            .unwrap_or_default()
+        let (tx, rx) = oneshot::channel();
+        if let Err(mpsc::SendError((text, _))) = jobs.send((text, tx)) {
+            return (None, text);
+        }
+        // A counting thread that died loses the text: start afresh.
+        rx.await.unwrap_or_default()
     }
+
+    /// Starts the counting threads: one per two cores (the I/O threads keep the rest), at least
+    /// one. They share one queue and end when every sender is gone.
+    fn start_threads(&self) -> Option<mpsc::Sender<Job>> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut started = 0;
+        for i in 0..(cores / 2).max(1) {
+            let (rx, bpe) = (rx.clone(), self.bpe.clone());
+            let thread = std::thread::Builder::new()
+                .name(format!("gsai-tokens-{i}"))
+                .spawn(move || loop {
+                    let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                    let Ok((text, reply)) = job else { return };
+                    let n = count_with(&bpe, &text);
+                    let _ = reply.send((n, text));
+                });
+            started += usize::from(thread.is_ok());
+        }
+        (started > 0).then_some(tx)
+    }
+}
+
+/// The count of [`Tokenizer::count`], loading the tokenizer into `bpe` on first use.
+fn count_with(bpe: &OnceLock<Option<CoreBPE>>, text: &str) -> Option<u64> {
+    let bpe = bpe
+        .get_or_init(|| {
+            std::panic::catch_unwind(tiktoken_rs::cl100k_base)
+                .ok()
+                .and_then(Result::ok)
+        })
+        .as_ref()?;
+    let mut total = 0u64;
+    for piece in pieces(text) {
+        // A tokenizer defect must cost one request its count, never the counting thread.
+        let n =
+            std::panic::catch_unwind(AssertUnwindSafe(|| bpe.encode_ordinary(piece).len())).ok()?;
+        total += n as u64;
+    }
+    Some(total)
 }
 
 /// `text` in pieces whose token counts add up to the whole text's (exactly, unless a run of more

@@ -344,3 +344,76 @@ async fn web_mode_two_signals_cancel_the_running_test_and_write_the_result() {
     assert_eq!(v["summary"]["cancelled"], 2, "{v}");
     assert_eq!(code, Some(1), "{stderr}");
 }
+
+/// A server that answers every request with one event holding a 400,000-letter word, then
+/// `[DONE]`: counting such a word took about a minute on an I/O thread and froze the stop timer.
+async fn huge_word_server() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let word = "a".repeat(400_000);
+    let event = format!(
+        "data: {{\"choices\":[{{\"delta\":{{\"content\":\"{word}\"}}}}]}}\n\ndata: [DONE]\n\n"
+    );
+    let response = Arc::new(format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: {}\r\n\r\n{event}",
+        event.len()
+    ));
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            let response = response.clone();
+            tokio::spawn(async move {
+                use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+                let mut sock = BufReader::new(sock);
+                loop {
+                    // Read one request: headers, then the body its content-length announces.
+                    let mut len = 0usize;
+                    loop {
+                        let mut line = String::new();
+                        if sock.read_line(&mut line).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let lower = line.to_ascii_lowercase();
+                        if let Some(v) = lower.strip_prefix("content-length:") {
+                            len = v.trim().parse().unwrap_or(0);
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    let mut body = vec![0u8; len.min(1 << 20)];
+                    use tokio::io::AsyncReadExt;
+                    if sock.read_exact(&mut body).await.is_err() {
+                        return;
+                    }
+                    if sock.get_mut().write_all(response.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stop_timeout_is_a_hard_bound_whatever_the_server_sends() {
+    let url = huge_word_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let args = headless_args(
+        &url,
+        &["-t", "2s", "--stop-timeout", "1s", "--json", "out.json"],
+    );
+    let began = Instant::now();
+    let o = output(bin(dir.path(), &args)).await;
+    let took = began.elapsed();
+    let all = text(&o);
+    // Run time 2 s + stop timeout 1 s + 1 s, with slack for a loaded CI machine; counting on an
+    // I/O thread took about a minute per reply.
+    assert!(took < Duration::from_secs(12), "took {took:?}: {all}");
+    // Every request started either finished or was cut off at the stop timeout.
+    let v = read_json(&dir.path().join("out.json"));
+    assert_eq!(v["stop_reason"], "run_time");
+    let s = &v["summary"];
+    let ended = s["requests"].as_u64().unwrap() + s["cancelled"].as_u64().unwrap();
+    assert!(ended >= 2, "{s}");
+}
