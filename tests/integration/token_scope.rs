@@ -85,3 +85,43 @@ async fn a_malformed_dotenv_line_is_named_by_file_line_and_key_never_by_value() 
     );
     assert!(!text(&o).contains("sk-"), "{}", text(&o));
 }
+
+/// A redirect to another host is a failure (`http_status`), never followed: the token cannot be
+/// carried to the host it names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_to_another_host_is_not_followed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let thief = Recorder::start().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let host = format!("http://{}", listener.local_addr().unwrap());
+    let reply = format!(
+        "HTTP/1.1 302 Found\r\nlocation: {}/steal\r\ncontent-length: 0\r\n\r\n",
+        thief.base_url()
+    );
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let reply = reply.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 8192];
+                while matches!(conn.read(&mut buf).await, Ok(n) if n > 0) {
+                    if conn.write_all(reply.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let mut p = gsai_load::config::Plan::new(host, "test-model");
+    p.token = Some(gsai_load::config::Secret::new(TOKEN));
+    p.users = 1;
+    p.spawn_rate = 10.0;
+    p.wait = gsai_load::config::WaitTime::None;
+    p.max_requests = Some(3);
+    p.run_time = Some(Duration::from_secs(30));
+    let r = run(p).await;
+    let t = total(&r);
+    assert_eq!((t.requests, t.failures), (3, 3));
+    let kinds: Vec<_> = r.stats.failures.keys().map(|k| k.cause).collect();
+    assert_eq!(kinds, [gsai_load::metrics::FailureKind::HttpStatus]);
+    assert!(thief.heads().is_empty(), "the redirect was followed");
+}
