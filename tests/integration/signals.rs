@@ -258,15 +258,7 @@ async fn a_run_in_which_no_request_finished_does_not_pass() {
 /// no handler: SIGTERM must be handled, or `docker stop` waits and then SIGKILLs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn as_pid_1_sigterm_stops_the_run_and_writes_the_result() {
-    let probe = Command::new("unshare")
-        .args(["--pid", "--fork", "--kill-child", "true"])
-        .output();
-    if !probe.is_ok_and(|o| o.status.success()) {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must be able to run `unshare --pid --fork` (root)"
-        );
-        eprintln!("skipped: unshare --pid --fork is not allowed here");
+    if !can_unshare() {
         return;
     }
     let mock = slow_mock().await;
@@ -291,19 +283,65 @@ async fn as_pid_1_sigterm_stops_the_run_and_writes_the_result() {
     })
     .await;
     // The binary is unshare's only child, and PID 1 inside its namespace.
-    let children = format!("/proc/{0}/task/{0}/children", run.child.id());
-    let pid: u32 = std::fs::read_to_string(&children)
+    signal_pid(only_child(run.child.id()), libc::SIGTERM);
+    let (code, _, stderr) = run.exit_within(Duration::from_secs(20)).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let v = read_json(&dir.path().join("out.json"));
+    assert_eq!(v["stop_reason"], "stopped");
+}
+
+/// The `mock` subcommand (a container's stand-in server) as PID 1 stops on SIGTERM at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mock_as_pid_1_stops_on_sigterm() {
+    if !can_unshare() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = Command::new("unshare");
+    c.current_dir(dir.path()).args([
+        "--pid",
+        "--fork",
+        "--kill-child",
+        env!("CARGO_BIN_EXE_gsai-load"),
+        "mock",
+        "--bind",
+        "127.0.0.1:0",
+    ]);
+    let run = Running::start(c);
+    run.wait_for_text("127.0.0.1:", Duration::from_secs(20))
+        .await;
+    signal_pid(only_child(run.child.id()), libc::SIGTERM);
+    let (code, took, stderr) = run.exit_within(Duration::from_secs(20)).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+}
+
+/// Whether `unshare --pid --fork` works here (root); under CI it must.
+fn can_unshare() -> bool {
+    let probe = Command::new("unshare")
+        .args(["--pid", "--fork", "--kill-child", "true"])
+        .output();
+    if probe.is_ok_and(|o| o.status.success()) {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must be able to run `unshare --pid --fork` (root)"
+    );
+    eprintln!("skipped: unshare --pid --fork is not allowed here");
+    false
+}
+
+/// The one child of process `pid` (the binary that `unshare --fork` started, PID 1 inside).
+fn only_child(pid: u32) -> u32 {
+    let children = format!("/proc/{pid}/task/{pid}/children");
+    std::fs::read_to_string(&children)
         .unwrap()
         .split_whitespace()
         .next()
         .expect("unshare has a child")
         .parse()
-        .unwrap();
-    signal_pid(pid, libc::SIGTERM);
-    let (code, _, stderr) = run.exit_within(Duration::from_secs(20)).await;
-    assert_eq!(code, Some(0), "{stderr}");
-    let v = read_json(&dir.path().join("out.json"));
-    assert_eq!(v["stop_reason"], "stopped");
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
