@@ -200,6 +200,21 @@ fn aggregated(s: &Value) -> u64 {
         .unwrap_or(0)
 }
 
+/// Requests counted as failed because their connection never opened.
+fn connect_failures(s: &Value) -> u64 {
+    s["errors"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice)
+        .iter()
+        .filter(|e| {
+            e["error"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("Request failed: connect"))
+        })
+        .filter_map(|e| e["occurrences"].as_u64())
+        .sum()
+}
+
 fn copy(from: &Path, to: &Path) {
     std::fs::copy(from, to).unwrap_or_else(|e| panic!("{}: {e}", from.display()));
 }
@@ -263,6 +278,17 @@ async fn the_compose_file_runs_a_master_and_four_workers_in_containers() {
         },
     )
     .await;
+    // Both mocks answer (through their published ports) before any test starts.
+    for addr in [mock, slow] {
+        poll(
+            addr,
+            "/mock/counters",
+            "the mock up",
+            Duration::from_secs(60),
+            |_| true,
+        )
+        .await;
+    }
     let up = started.elapsed();
 
     // A test through POST /swarm: 20 users over the 4 workers, against the mock (GSAI_HOST).
@@ -299,10 +325,25 @@ async fn the_compose_file_runs_a_master_and_four_workers_in_containers() {
     )
     .await;
     let counted = aggregated(&s);
+    // Every request that reached the mock is counted once; a request whose connection never
+    // opened cannot reach it, and is counted as a failure that says so. (Seen here, only when
+    // the whole suite loads the 2 cores: one worker's first connections to the mock time out
+    // for 10 s inside podman's network, while the others' go through.)
+    let unconnected = connect_failures(&s);
+    if unconnected > 0 {
+        eprintln!(
+            "NOTE {unconnected} request(s) could not connect to the mock: {}",
+            s["errors"]
+        );
+    }
     assert_eq!(
-        Some(counted),
+        Some(counted - unconnected),
         served["requests"].as_u64(),
         "master vs mock: {s}\n{served}"
+    );
+    assert!(
+        unconnected <= 5,
+        "at most one worker's first connections: {s}"
     );
     assert_eq!(
         served["ok"], served["requests"],
