@@ -2,6 +2,8 @@
 #   docker build -t gsai-load .
 #   docker run --rm --env-file .env gsai-load --headless -u 10 -r 2 -t 1m
 # See docs/distributed.md for the master/worker setup (docker-compose.yml, deploy/k8s/).
+# Where no registry can be reached (no rust or debian image to pull), build the scratch image
+# from the static binary instead: deploy/build-image.sh (deploy/scratch/Dockerfile).
 
 FROM rust:1-bookworm AS build
 WORKDIR /src
@@ -18,9 +20,11 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --user-group --create-home --home-dir /home/gsai gsai
+ && groupadd --gid 10001 gsai \
+ && useradd --uid 10001 --gid 10001 --no-log-init --create-home --home-dir /home/gsai gsai
 COPY --from=build /src/target/release/gsai-load /usr/local/bin/gsai-load
-USER gsai
+# Numeric, so that Kubernetes' runAsNonRoot can check it without runAsUser.
+USER 10001:10001
 WORKDIR /home/gsai
 # 8089: web UI (listens on 0.0.0.0 inside the container); 5557: master port for workers.
 EXPOSE 8089 5557

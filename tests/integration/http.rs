@@ -38,10 +38,26 @@ pub async fn send(
     headers: &[(&str, &str)],
     body: Option<(&str, String)>,
 ) -> Resp {
-    let stream = TcpStream::connect(addr).await.expect("connect");
+    try_send(addr, method, path, headers, body)
+        .await
+        .unwrap_or_else(|e| panic!("{path} at {addr}: {e}"))
+}
+
+/// As [`send`], but a failure to connect or to read the answer is returned, not a panic: for
+/// polling a server that is still starting (e.g. behind a container's published port).
+pub async fn try_send(
+    addr: SocketAddr,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<(&str, String)>,
+) -> Result<Resp, String> {
+    let stream = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
     let (mut sender, conn) = http1::handshake(TokioIo::new(stream))
         .await
-        .expect("handshake");
+        .map_err(|e| format!("handshake: {e}"))?;
     tokio::spawn(conn);
     let mut req = Request::builder().method(method).uri(path);
     // A test may send another Host (as a DNS-rebinding page would); else the address's.
@@ -61,15 +77,20 @@ pub async fn send(
     let resp = sender
         .send_request(req.body(Full::new(bytes)).expect("request"))
         .await
-        .expect("response");
+        .map_err(|e| format!("response: {e}"))?;
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
-    let body = resp.into_body().collect().await.expect("body").to_bytes();
-    Resp {
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| format!("body: {e}"))?
+        .to_bytes();
+    Ok(Resp {
         status,
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
-    }
+    })
 }
 
 pub async fn get(addr: SocketAddr, path: &str) -> Resp {

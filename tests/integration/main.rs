@@ -6,6 +6,10 @@ mod harness;
 mod http;
 
 mod binary;
+mod container_files;
+mod containers;
+mod containers_compose;
+mod containers_kube;
 mod dist;
 mod dist_hostile;
 mod engine;
