@@ -378,5 +378,6 @@ impl Session {
             send(&self.router, &id, ToWorker::Quit);
         }
         self.router.flush_all(Duration::from_secs(2)).await;
+        self.router.wait_disconnected(Duration::from_secs(2)).await;
     }
 }

@@ -438,6 +438,17 @@ impl Router {
         .await;
     }
 
+    /// Waits until every peer has closed its connection, for at most `limit`. Closing a socket
+    /// whose peer is still sending (heartbeats) makes the kernel answer with a reset, and a reset
+    /// can destroy what the peer has not read yet — the `quit` just sent. So after telling every
+    /// worker to quit, the master lets them hang up first.
+    pub async fn wait_disconnected(&self, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while !self.connected().is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Identities connected now.
     pub fn connected(&self) -> Vec<Vec<u8>> {
         let peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
