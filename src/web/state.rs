@@ -326,21 +326,16 @@ impl Controller {
 
     /// Stops the running test (in-flight requests get the plan's stop timeout).
     pub fn stop(&self) -> Result<(), WebError> {
-        let mut inner = self.lock();
-        let test = inner
-            .test
-            .as_mut()
-            .filter(|t| t.result.is_none())
-            .ok_or(WebError::NotRunning)?;
-        if let Some(h) = &test.handle {
-            h.stop();
-        }
-        test.stop_requested = true;
-        Ok(())
+        self.stop_with(Running::stop)
     }
 
     /// Stops the running test and cancels its in-flight requests at once (the second Ctrl-C).
     pub fn cancel_now(&self) -> Result<(), WebError> {
+        self.stop_with(Running::cancel_now)
+    }
+
+    /// Stops the running test with `how`; from then on it only winds down.
+    fn stop_with(&self, how: fn(&Running)) -> Result<(), WebError> {
         let mut inner = self.lock();
         let test = inner
             .test
@@ -348,7 +343,7 @@ impl Controller {
             .filter(|t| t.result.is_none())
             .ok_or(WebError::NotRunning)?;
         if let Some(h) = &test.handle {
-            h.cancel_now();
+            how(h);
         }
         test.stop_requested = true;
         Ok(())

@@ -177,3 +177,25 @@ impl Drop for Recorder {
         self.task.abort();
     }
 }
+
+/// Flags of a headless run of the binary against `host`: 2 users, no wait, no live table, then
+/// `extra`.
+pub fn headless_args<'a>(host: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec![
+        "--headless",
+        "-H",
+        host,
+        "--model",
+        "mock-model",
+        "-u",
+        "2",
+        "-r",
+        "100",
+        "--wait",
+        "none",
+        "--print-every",
+        "0",
+    ];
+    v.extend_from_slice(extra);
+    v
+}

@@ -5,25 +5,7 @@ use crate::harness::*;
 use std::time::{Duration, Instant};
 
 fn args<'a>(host: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut v = vec![
-        "--headless",
-        "-H",
-        host,
-        "--model",
-        "mock-model",
-        "--token",
-        TOKEN,
-        "-u",
-        "2",
-        "-r",
-        "100",
-        "--wait",
-        "none",
-        "--print-every",
-        "0",
-    ];
-    v.extend_from_slice(extra);
-    v
+    headless_args(host, &[&["--token", TOKEN], extra].concat())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -132,26 +132,6 @@ async fn slow_mock() -> MockServer {
     .await
 }
 
-fn headless_args<'a>(host: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut v = vec![
-        "--headless",
-        "-H",
-        host,
-        "--model",
-        "mock-model",
-        "-u",
-        "2",
-        "-r",
-        "100",
-        "--wait",
-        "none",
-        "--print-every",
-        "0",
-    ];
-    v.extend_from_slice(extra);
-    v
-}
-
 fn read_json(path: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("{} not written: {e}", path.display()));
