@@ -163,7 +163,7 @@ pub fn llm_table(total: &NameStats) -> String {
 
 /// The failures table, most frequent first.
 pub fn failures_table(kinds: &[RequestKind], stats: &StatsSet) -> String {
-    let mut t = new_table(vec!["# occurrences", "Method", "Name", "Error"]);
+    let mut t = new_table(vec!["# occurrences", "Method", "Name", "Kind", "Error"]);
     for (k, e) in stats.failures_sorted() {
         let (m, n) = kinds
             .get(k.kind)
@@ -172,6 +172,7 @@ pub fn failures_table(kinds: &[RequestKind], stats: &StatsSet) -> String {
             e.count.to_string(),
             m.to_string(),
             n.to_string(),
+            k.cause.to_string(),
             k.message.clone(),
         ]);
     }
