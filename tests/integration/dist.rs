@@ -308,13 +308,23 @@ async fn master_paces_spawning_and_rebalances() {
         .unwrap();
         d
     }
-    /// The next spawn's user count (skipping everything else), with its arrival time.
+    /// The next spawn's user count (skipping everything else), with its arrival time. Heartbeats
+    /// the master while it waits, as a real worker does, so a slow machine cannot make this
+    /// worker look missing.
     async fn next_spawn(d: &mut Dealer, id: &str) -> (u64, Instant) {
+        let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let bytes = tokio::time::timeout(Duration::from_secs(10), d.recv())
-                .await
-                .expect("a message in time")
-                .unwrap_or_else(|| panic!("connection of {id} open"));
+            let heartbeat = ToMaster::Heartbeat(gsai_load::dist::protocol::Heartbeat {
+                state: "running".into(),
+                cpu_percent: 1.0,
+                memory_bytes: None,
+            });
+            d.send(heartbeat.to_message(id).encode()).unwrap();
+            assert!(Instant::now() < deadline, "a message for {id} in time");
+            let Ok(got) = tokio::time::timeout(Duration::from_millis(300), d.recv()).await else {
+                continue;
+            };
+            let bytes = got.unwrap_or_else(|| panic!("connection of {id} open"));
             let m = Message::decode(&bytes).unwrap();
             if let ToWorker::Spawn(s) = ToWorker::parse(&m).unwrap() {
                 let plan = s
@@ -322,12 +332,6 @@ async fn master_paces_spawning_and_rebalances() {
                     .as_deref()
                     .expect("a gsai master ships its plan");
                 assert!(!plan.contains(TOKEN), "the token never crosses the wire");
-                let heartbeat = ToMaster::Heartbeat(gsai_load::dist::protocol::Heartbeat {
-                    state: "running".into(),
-                    cpu_percent: 1.0,
-                    memory_bytes: None,
-                });
-                d.send(heartbeat.to_message(id).encode()).unwrap();
                 return (s.user_count(), Instant::now());
             }
         }
