@@ -15,8 +15,7 @@ pub use super::master_peers::{PeerLimits, REGISTER_TIMEOUT};
 use super::nodes::WorkerView;
 use super::transport::{Router, TransportError};
 use crate::config::Plan;
-use crate::engine::{RunState, Snapshot};
-use crate::metrics::StatsSet;
+use crate::engine::Snapshot;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -192,16 +191,7 @@ impl MasterNode {
             });
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let first = Arc::new(Snapshot {
-            state: RunState::Spawning,
-            elapsed_s: 0.0,
-            users: 0,
-            target_users: plan.users,
-            in_flight: 0,
-            point: Default::default(),
-            stats: StatsSet::new(0),
-            kinds: Vec::new().into(),
-        });
+        let first = Arc::new(Snapshot::initial(plan.users, Vec::new().into()));
         let (snap_tx, snap_rx) = watch::channel(first);
         let (result_tx, result_rx) = oneshot::channel();
         let start = Command::Start {

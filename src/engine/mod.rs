@@ -114,6 +114,22 @@ pub struct Snapshot {
     pub kinds: Arc<[RequestKind]>,
 }
 
+impl Snapshot {
+    /// The snapshot before the first second: spawning towards `target_users`, nothing measured.
+    pub fn initial(target_users: u64, kinds: Arc<[RequestKind]>) -> Self {
+        Snapshot {
+            state: RunState::Spawning,
+            elapsed_s: 0.0,
+            users: 0,
+            target_users,
+            in_flight: 0,
+            point: TimelinePoint::default(),
+            stats: StatsSet::new(kinds.len()),
+            kinds,
+        }
+    }
+}
+
 /// Everything a finished test measured.
 #[derive(Clone, Debug)]
 pub struct RunResult {
@@ -326,16 +342,7 @@ pub fn start_with(plan: Plan, hooks: EngineHooks) -> Result<RunHandle, EngineErr
     let (ctx, kinds, started) = user_ctx(&plan)?;
     let (tx, rx) = mpsc::unbounded_channel();
     let kinds: Arc<[RequestKind]> = kinds.into();
-    let first = Arc::new(Snapshot {
-        state: RunState::Spawning,
-        elapsed_s: 0.0,
-        users: 0,
-        target_users: plan.users,
-        in_flight: 0,
-        point: TimelinePoint::default(),
-        stats: StatsSet::new(kinds.len()),
-        kinds: kinds.clone(),
-    });
+    let first = Arc::new(Snapshot::initial(plan.users, kinds.clone()));
     let (snap_tx, snap_rx) = watch::channel(first);
     let task = tokio::spawn(run::run(plan, kinds, ctx, started, hooks, rx, snap_tx));
     Ok(RunHandle {

@@ -223,21 +223,26 @@ mod tests {
     use crate::config::Plan;
     use crate::metrics::FailureKind;
 
+    /// The guard of one request in flight, as `one_request` arms it.
+    fn armed(ctx: &UserCtx) -> InFlight<'_> {
+        ctx.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight {
+            ctx,
+            kind: 0,
+            hint: 0,
+            began: Instant::now(),
+            intended: None,
+            armed: true,
+        }
+    }
+
     /// A request whose task panics is a failure of kind `internal`, not a cancellation.
     #[test]
     fn a_panicking_request_is_an_internal_failure() {
         let plan = Plan::new("http://127.0.0.1:9", "model");
         let (ctx, _, _) = crate::engine::user_ctx(&plan).unwrap();
         let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            ctx.in_flight.fetch_add(1, Ordering::Relaxed);
-            let _guard = InFlight {
-                ctx: &ctx,
-                kind: 0,
-                hint: 0,
-                began: Instant::now(),
-                intended: None,
-                armed: true,
-            };
+            let _guard = armed(&ctx);
             panic!("a defect in the request path");
         }));
         assert!(unwound.is_err());
@@ -254,15 +259,7 @@ mod tests {
     fn an_aborted_request_is_cancelled() {
         let plan = Plan::new("http://127.0.0.1:9", "model");
         let (ctx, _, _) = crate::engine::user_ctx(&plan).unwrap();
-        ctx.in_flight.fetch_add(1, Ordering::Relaxed);
-        drop(InFlight {
-            ctx: &ctx,
-            kind: 0,
-            hint: 0,
-            began: Instant::now(),
-            intended: None,
-            armed: true,
-        });
+        drop(armed(&ctx));
         let stats = ctx.recorder.drain();
         let row = &stats.rows[0];
         assert_eq!((row.requests, row.failures, row.cancelled), (0, 0, 1));

@@ -182,6 +182,32 @@ async fn sigterm_stops_gracefully_and_writes_every_output() {
     assert!(dir.path().join("out_stats.csv").is_file());
 }
 
+/// Runs the binary with `args` against `server` (its 2 users hang there), sends `first` once both
+/// requests are in flight and SIGTERM once it says it is stopping, and checks that it ends
+/// within 10 s with both requests counted as cancelled in `out.json`. Returns the exit code,
+/// stderr and the JSON.
+async fn stop_twice(
+    server: &SilentServer,
+    dir: &Path,
+    args: &[&str],
+    first: libc::c_int,
+) -> (Option<i32>, String, serde_json::Value) {
+    let run = Running::start(bin(dir, args));
+    let accepted = server.accepted.clone();
+    until("two requests in flight", Duration::from_secs(20), || {
+        accepted.load(Ordering::SeqCst) >= 2
+    })
+    .await;
+    run.signal(first);
+    run.wait_for_text("stopping", Duration::from_secs(10)).await;
+    run.signal(libc::SIGTERM);
+    let (code, took, stderr) = run.exit_within(Duration::from_secs(30)).await;
+    assert!(took < Duration::from_secs(10), "took {took:?}: {stderr}");
+    let v = read_json(&dir.join("out.json"));
+    assert_eq!(v["summary"]["cancelled"], 2, "{v}");
+    (code, stderr, v)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_signal_cancels_in_flight_requests_at_once() {
     let server = SilentServer::start().await;
@@ -190,20 +216,8 @@ async fn a_second_signal_cancels_in_flight_requests_at_once() {
         &server.url,
         &["-t", "5m", "--stop-timeout", "5m", "--json", "out.json"],
     );
-    let run = Running::start(bin(dir.path(), &args));
-    let accepted = server.accepted.clone();
-    until("two requests in flight", Duration::from_secs(20), || {
-        accepted.load(Ordering::SeqCst) >= 2
-    })
-    .await;
-    run.signal(libc::SIGINT);
-    run.wait_for_text("stopping", Duration::from_secs(10)).await;
-    run.signal(libc::SIGTERM);
     // --stop-timeout is 5 minutes: only the second signal can end this soon.
-    let (code, took, stderr) = run.exit_within(Duration::from_secs(30)).await;
-    assert!(took < Duration::from_secs(10), "took {took:?}: {stderr}");
-    let v = read_json(&dir.path().join("out.json"));
-    assert_eq!(v["summary"]["cancelled"], 2, "{v}");
+    let (code, stderr, v) = stop_twice(&server, dir.path(), &args, libc::SIGINT).await;
     assert_eq!(v["summary"]["requests"], 0);
     // Nothing finished: not a pass.
     assert_eq!(code, Some(1), "{stderr}");
@@ -347,19 +361,7 @@ async fn web_mode_two_signals_cancel_the_running_test_and_write_the_result() {
         "--json",
         "out.json",
     ];
-    let run = Running::start(bin(dir.path(), &args));
-    let accepted = server.accepted.clone();
-    until("two requests in flight", Duration::from_secs(20), || {
-        accepted.load(Ordering::SeqCst) >= 2
-    })
-    .await;
-    run.signal(libc::SIGTERM);
-    run.wait_for_text("stopping", Duration::from_secs(10)).await;
-    run.signal(libc::SIGTERM);
-    let (code, took, stderr) = run.exit_within(Duration::from_secs(30)).await;
-    assert!(took < Duration::from_secs(10), "took {took:?}: {stderr}");
-    let v = read_json(&dir.path().join("out.json"));
-    assert_eq!(v["summary"]["cancelled"], 2, "{v}");
+    let (code, stderr, _) = stop_twice(&server, dir.path(), &args, libc::SIGTERM).await;
     assert_eq!(code, Some(1), "{stderr}");
 }
 
