@@ -1,6 +1,6 @@
 //! Per-request service-level objectives (`--slo ttft<500ms,tpot<50ms`). A successful request that
 //! meets every objective is "good"; goodput is good requests per second. Failed requests are never
-//! good. The rules travel in the [`crate::config::Plan`]; the engine turns them into the recorder's
+//! good. The rules travel in the run plan (`Plan`); the engine turns them into the recorder's
 //! [`SloCheck`] with [`check`].
 
 use super::{split, time_ms, CmpOp};
