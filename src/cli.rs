@@ -27,7 +27,7 @@ pub struct Cli {
     pub run: RunArgs,
     /// Distributed mode (--master / --worker).
     #[command(flatten, next_help_heading = "Distributed mode")]
-    pub dist: crate::dist::args::DistArgs,
+    pub cluster: crate::cluster::args::ClusterArgs,
 }
 
 /// Subcommands.

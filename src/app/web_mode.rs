@@ -5,8 +5,8 @@
 use super::outputs::{self, Outputs};
 use super::signals::Signals;
 use crate::cli::RunArgs;
+use crate::cluster::master::MasterError;
 use crate::config::Plan;
-use crate::dist::master::MasterError;
 use crate::web;
 use anyhow::Context;
 use std::future::Future;

@@ -8,8 +8,8 @@
 use super::downloads::{self, Download};
 use super::form::{parse_field, SwarmForm};
 use super::state::{Controller, Started, UiState, View, WebError};
-use crate::dist::master::MasterError;
-use crate::dist::nodes::WorkerView;
+use crate::cluster::master::MasterError;
+use crate::cluster::nodes::WorkerView;
 use crate::engine::StopReason;
 use crate::metrics::{NameStats, TimelinePoint};
 use crate::report::json;

@@ -4,9 +4,9 @@
 //! to know which one it holds.
 
 use super::state::WebError;
+use crate::cluster::master::{MasterHandle, MasterNode, StartWhen};
+use crate::cluster::nodes::WorkerView;
 use crate::config::Plan;
-use crate::dist::master::{MasterHandle, MasterNode, StartWhen};
-use crate::dist::nodes::WorkerView;
 use crate::engine::{self, RunHandle, RunResult, Snapshot};
 use std::sync::Arc;
 use tokio::sync::watch;

@@ -8,9 +8,9 @@
 
 use super::rates::{RateWindow, Rates};
 use super::runner::{Runner, Running};
+use crate::cluster::master::MasterError;
+use crate::cluster::nodes::WorkerView;
 use crate::config::{Plan, Secret, TokenWithheld};
-use crate::dist::master::MasterError;
-use crate::dist::nodes::WorkerView;
 use crate::engine::{EngineError, RunResult, RunState, Snapshot, StopReason};
 use crate::metrics::{RequestKind, StatsSet, TimelinePoint};
 use crate::report::history::{HistoryBuilder, HistoryTick};

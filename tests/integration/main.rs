@@ -6,12 +6,12 @@ mod harness;
 mod http;
 
 mod binary;
+mod cluster;
+mod cluster_hostile;
 mod container_files;
 mod containers;
 mod containers_compose;
 mod containers_kube;
-mod dist;
-mod dist_hostile;
 mod engine;
 mod load;
 mod outputs;

@@ -2,7 +2,7 @@
 //! whatever host the master asks for), that a malformed `.env` line is reported by file, line
 //! and key without its value, and the warning for a web UI reachable from other machines.
 
-use crate::dist::{clean, worker, Proc};
+use crate::cluster::{clean, worker, Proc};
 use crate::harness::*;
 use std::time::Duration;
 

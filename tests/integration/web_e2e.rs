@@ -404,7 +404,7 @@ async fn the_page_starts_watches_and_stops_a_test_in_chromium() {
 /// their state and users, and the header counts them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_workers_tab_shows_a_masters_workers_in_chromium() {
-    use crate::dist::{worker, Proc};
+    use crate::cluster::{worker, Proc};
     use crate::webmaster::{both_running, poll_stats, start_web_master};
     let Some((chromedriver, chrome)) = browser_tools() else {
         return;

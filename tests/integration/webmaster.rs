@@ -3,7 +3,7 @@
 //! with the same workers, the workers listed live, every request counted, and Ctrl-C writing the
 //! last test's `--json` and releasing the workers.
 
-use crate::dist::{clean, worker, Proc};
+use crate::cluster::{clean, worker, Proc};
 use crate::harness::*;
 use crate::http::{get, post_form};
 use gsai_load::mock::MockServer;
@@ -274,9 +274,9 @@ async fn the_web_master_autostarts_once_its_workers_are_there() {
 /// finished test's handle cannot touch the next one, and shutdown says quit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_master_node_runs_tests_one_after_another() {
-    use gsai_load::dist::master::{MasterError, MasterNode, NodeConfig, StartWhen};
-    use gsai_load::dist::protocol::{Heartbeat, Message, ToMaster, ToWorker};
-    use gsai_load::dist::transport::Dealer;
+    use gsai_load::cluster::master::{MasterError, MasterNode, NodeConfig, StartWhen};
+    use gsai_load::cluster::protocol::{Heartbeat, Message, ToMaster, ToWorker};
+    use gsai_load::cluster::transport::Dealer;
 
     /// The next spawn (its user count), stop or quit; heartbeats the master meanwhile.
     async fn next_order(d: &mut Dealer) -> ToWorker {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 /// Flags of `--master` and `--worker`.
 #[derive(Args, Debug, Clone, Default)]
-pub struct DistArgs {
+pub struct ClusterArgs {
     /// Run as the master of a distributed test: workers connect to it and run the users.
     #[arg(long, conflicts_with = "worker")]
     pub master: bool,
@@ -33,7 +33,7 @@ pub struct DistArgs {
     pub master_port: u16,
 }
 
-impl DistArgs {
+impl ClusterArgs {
     /// Whether a distributed role was asked for.
     pub fn enabled(&self) -> bool {
         self.master || self.worker

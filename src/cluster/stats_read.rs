@@ -334,7 +334,7 @@ fn from_entries(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dist::protocol::map;
+    use crate::cluster::protocol::map;
 
     fn entry(name: &str, requests: u64) -> Value {
         map(vec![

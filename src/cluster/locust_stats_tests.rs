@@ -2,7 +2,7 @@
 //! exact merge path: histograms shipped and merged equal histograms merged directly.
 
 use super::*;
-use crate::dist::protocol::{get, Message};
+use crate::cluster::protocol::{get, Message};
 use crate::metrics::{FailureEntry, FailureKey};
 use crate::metrics::{Outcome, RequestRecord, TokenSource};
 use std::time::{Duration, Instant};

@@ -267,9 +267,9 @@ async fn master_and_three_workers_count_exactly_what_the_mock_served() {
 /// plan it ships.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn master_paces_spawning_and_rebalances() {
-    use gsai_load::dist::master::{self, MasterConfig};
-    use gsai_load::dist::protocol::{Message, ToMaster, ToWorker};
-    use gsai_load::dist::transport::Dealer;
+    use gsai_load::cluster::master::{self, MasterConfig};
+    use gsai_load::cluster::protocol::{Message, ToMaster, ToWorker};
+    use gsai_load::cluster::transport::Dealer;
 
     let mut plan = gsai_load::config::Plan::new("http://127.0.0.1:9", "m");
     plan.token = Some(gsai_load::config::Secret::new(TOKEN));
@@ -314,7 +314,7 @@ async fn master_paces_spawning_and_rebalances() {
     async fn next_spawn(d: &mut Dealer, id: &str) -> (u64, Instant) {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let heartbeat = ToMaster::Heartbeat(gsai_load::dist::protocol::Heartbeat {
+            let heartbeat = ToMaster::Heartbeat(gsai_load::cluster::protocol::Heartbeat {
                 state: "running".into(),
                 cpu_percent: 1.0,
                 memory_bytes: None,
@@ -526,7 +526,7 @@ async fn a_worker_joins_a_stock_locust_master() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port().to_string();
     let url = mock.base_url();
-    let locustfile = concat!(env!("CARGO_MANIFEST_DIR"), "/dist/locust/gsai_dummy.py");
+    let locustfile = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/locust/gsai_dummy.py");
     let mut cmd = Command::new(locust);
     cmd.current_dir(dir.path()).args([
         "--master",
@@ -621,8 +621,8 @@ fn compose_and_kubernetes_arguments_parse() {
             let argv = std::iter::once("gsai-load".to_string()).chain(args.iter().cloned());
             let cli = gsai_load::cli::Cli::try_parse_from(argv)
                 .unwrap_or_else(|e| panic!("{file}: {args:?} refused: {e}"));
-            assert!(cli.dist.master || cli.dist.worker, "{file}: {args:?}");
-            if cli.dist.master {
+            assert!(cli.cluster.master || cli.cluster.worker, "{file}: {args:?}");
+            if cli.cluster.master {
                 // As the seed's Locust master: the web UI on 0.0.0.0:8089, reachable from the host.
                 assert!(!cli.run.headless, "{file}: the master serves the web UI");
                 assert_eq!(

@@ -5,11 +5,11 @@
 //! Well-behaved workers are the real DEALER driven by a small task; attackers speak raw ZMTP
 //! over TCP. Every wait polls with a deadline.
 
+use gsai_load::cluster::master::{MasterHandle, MasterNode, NodeConfig, PeerLimits, StartWhen};
+use gsai_load::cluster::protocol::{map, Heartbeat, Message, ToMaster, ToWorker};
+use gsai_load::cluster::transport::Dealer;
+use gsai_load::cluster::zmtp::{self, SocketType};
 use gsai_load::config::Plan;
-use gsai_load::dist::master::{MasterHandle, MasterNode, NodeConfig, PeerLimits, StartWhen};
-use gsai_load::dist::protocol::{map, Heartbeat, Message, ToMaster, ToWorker};
-use gsai_load::dist::transport::Dealer;
-use gsai_load::dist::zmtp::{self, SocketType};
 use gsai_load::engine::{RunResult, StopReason};
 use rmpv::Value;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -2,7 +2,7 @@
 
 Run with the Python of a venv where `pip install locust` was done:
 
-    /work/venv-locust/bin/python dist/locust/make_fixtures.py tests/fixtures/locust
+    /work/venv-locust/bin/python tests/locust/make_fixtures.py tests/fixtures/locust
 
 Every value is fixed (no clock, no random id), so the bytes are reproducible; the Rust unit
 tests decode each file and check that gsai-load encodes the same message to the same bytes.

@@ -2,7 +2,7 @@
 //! stay connected between tests), the headless master (live console, Ctrl-C, the same summary
 //! and outputs as a local run), and the worker process.
 
-use super::args::DistArgs;
+use super::args::ClusterArgs;
 use super::master::{self, MasterConfig, MasterNode, NodeConfig};
 use super::worker::{self, WorkerConfig};
 use crate::app::Signals;
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 /// Runs the role the flags ask for; returns the exit code.
-pub async fn main(dist: DistArgs, args: RunArgs, signals: &Signals) -> anyhow::Result<u8> {
+pub async fn main(dist: ClusterArgs, args: RunArgs, signals: &Signals) -> anyhow::Result<u8> {
     if dist.master {
         run_master(dist, args, signals).await
     } else {
@@ -21,7 +21,7 @@ pub async fn main(dist: DistArgs, args: RunArgs, signals: &Signals) -> anyhow::R
     }
 }
 
-fn max_wait(dist: &DistArgs) -> Option<Duration> {
+fn max_wait(dist: &ClusterArgs) -> Option<Duration> {
     (!dist.expect_workers_max_wait.is_zero()).then_some(dist.expect_workers_max_wait)
 }
 
@@ -35,7 +35,7 @@ fn print_notes(notes: Option<tokio::sync::mpsc::UnboundedReceiver<String>>) {
     }
 }
 
-async fn run_master(dist: DistArgs, args: RunArgs, signals: &Signals) -> anyhow::Result<u8> {
+async fn run_master(dist: ClusterArgs, args: RunArgs, signals: &Signals) -> anyhow::Result<u8> {
     if args.headless {
         run_master_headless(dist, args, signals).await
     } else {
@@ -45,7 +45,7 @@ async fn run_master(dist: DistArgs, args: RunArgs, signals: &Signals) -> anyhow:
 
 /// The master with the web UI: workers join at any time and stay between tests; each test
 /// starts from the form (or `--autostart`, once `--expect-workers` are there).
-async fn run_master_web(dist: DistArgs, args: RunArgs, signals: &Signals) -> anyhow::Result<u8> {
+async fn run_master_web(dist: ClusterArgs, args: RunArgs, signals: &Signals) -> anyhow::Result<u8> {
     let node = Arc::new(
         MasterNode::bind(NodeConfig {
             bind_host: dist.master_bind_host.clone(),
@@ -77,7 +77,7 @@ async fn run_master_web(dist: DistArgs, args: RunArgs, signals: &Signals) -> any
 }
 
 async fn run_master_headless(
-    dist: DistArgs,
+    dist: ClusterArgs,
     args: RunArgs,
     signals: &Signals,
 ) -> anyhow::Result<u8> {
@@ -149,7 +149,7 @@ async fn run_master_headless(
     crate::app::outputs::finish(done, &outputs)
 }
 
-async fn run_worker(dist: DistArgs, args: RunArgs, signals: &Signals) -> anyhow::Result<u8> {
+async fn run_worker(dist: ClusterArgs, args: RunArgs, signals: &Signals) -> anyhow::Result<u8> {
     let token = args.secret();
     let token_host = args
         .host

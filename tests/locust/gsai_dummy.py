@@ -5,7 +5,7 @@ declare the class the workers run, as Boomer (Go) and locust4j (Java) users do. 
 sum the counts they are given, whatever the names, and echo the map back; this file declares the
 one class they report, `GsaiUser`. Its task is never run: a master runs no users.
 
-    locust --master --headless -f dist/locust/gsai_dummy.py -u 10 -r 2 -t 5m --csv out
+    locust --master --headless -f tests/locust/gsai_dummy.py -u 10 -r 2 -t 5m --csv out
     gsai-load --worker --master-host <master address>
 """
 

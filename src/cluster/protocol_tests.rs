@@ -1,5 +1,5 @@
 //! Round trips of every message type against bytes made by Locust's own encoder
-//! (tests/fixtures/locust/*.bin, written by dist/locust/make_fixtures.py).
+//! (tests/fixtures/locust/*.bin, written by tests/locust/make_fixtures.py).
 
 use super::*;
 
