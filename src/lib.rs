@@ -12,6 +12,7 @@ pub mod client;
 pub mod cluster;
 pub mod config;
 pub mod criteria;
+pub mod driver;
 pub mod engine;
 pub mod metrics;
 pub mod mock;

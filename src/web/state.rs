@@ -7,7 +7,7 @@
 //! once the engine's snapshot channel closes.
 
 use super::rates::{RateWindow, Rates};
-use super::runner::{Runner, Running};
+use crate::driver::{Runner, Running};
 use crate::cluster::master::MasterError;
 use crate::cluster::nodes::WorkerView;
 use crate::config::{Plan, Secret, TokenWithheld};
