@@ -43,9 +43,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<u8> {
         Some(Command::Compare(args)) => outputs::compare_cmd(&args),
         Some(Command::Sweep(args)) => sweep(*args).await,
         // Distributed mode (issue 5): --master / --worker.
-        None if cli.cluster.enabled() => {
-            cluster_mode::main(cli.cluster, cli.run, &signals).await
-        }
+        None if cli.cluster.enabled() => cluster_mode::main(cli.cluster, cli.run, &signals).await,
         None if cli.run.headless => headless(cli.run, &signals).await,
         None => web_mode::serve(cli.run, web::Runner::Local, None, &signals).await,
     }

@@ -26,11 +26,7 @@ pub async fn drive(
         "stopping: waiting for in-flight requests (up to --stop-timeout)"
     };
     let (stopper, canceller) = (running.stopper(), running.stopper());
-    let stop = signals.on_stop(
-        note,
-        move || stopper.stop(),
-        move || canceller.cancel_now(),
-    );
+    let stop = signals.on_stop(note, move || stopper.stop(), move || canceller.cancel_now());
     let stopper = running.stopper();
     let snaps = running.subscribe();
     let result = async move { running.wait().await.map_err(anyhow::Error::from) };

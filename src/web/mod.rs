@@ -14,10 +14,10 @@ pub mod guard;
 mod rates;
 pub mod state;
 
+pub use crate::driver::{Runner, Running};
 pub use args::WebArgs;
 pub use auth::Login;
 pub use rates::Rates;
-pub use crate::driver::{Runner, Running};
 pub use state::{Controller, FormDefaults, StartRequest, UiState};
 
 use axum::extract::DefaultBodyLimit;

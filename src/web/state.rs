@@ -7,10 +7,10 @@
 //! once the engine's snapshot channel closes.
 
 use super::rates::{RateWindow, Rates};
-use crate::driver::{Runner, Running};
 use crate::cluster::master::MasterError;
 use crate::cluster::nodes::WorkerView;
 use crate::config::{Plan, Secret, TokenWithheld};
+use crate::driver::{Runner, Running};
 use crate::engine::{EngineError, RunResult, RunState, Snapshot, StopReason};
 use crate::metrics::{RequestKind, StatsSet, TimelinePoint};
 use crate::report::history::{HistoryBuilder, HistoryTick};
