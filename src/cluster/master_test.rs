@@ -12,13 +12,9 @@ use crate::engine::pacer::Pacer;
 use crate::engine::{RunResult, RunState, StopReason};
 use crate::metrics::StatsSet;
 use rmpv::Value;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+pub(super) use crate::metrics::clock::unix_now_s;
 
-pub(super) fn unix_now_s() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
 
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Phase {

@@ -15,9 +15,10 @@ use crate::engine::{self, EngineHooks, RunHandle};
 use crate::metrics::{RequestKind, StatsSet};
 use rmpv::Value;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use crate::metrics::clock::unix_now_s;
 
 /// Seconds between heartbeats (Locust's `HEARTBEAT_INTERVAL`).
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
@@ -90,11 +91,6 @@ pub fn node_id() -> String {
     format!("{host}_{}", uuid::Uuid::new_v4().simple())
 }
 
-fn unix_now_s() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
 
 /// CPU use of this process since the previous call, percent of one core (Locust's measure).
 struct CpuMeter {

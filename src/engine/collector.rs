@@ -9,7 +9,8 @@
 use super::{RunState, Snapshot};
 use crate::metrics::{RequestKind, StatsSet, TimelinePoint, Window, MIN_POINT_GAP_S};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
+use crate::metrics::clock::unix_now_s;
 
 /// The live figures that come from outside the statistics.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -36,11 +37,6 @@ pub struct Collector {
     last: Instant,
 }
 
-fn unix_now_s() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
 
 impl Collector {
     /// A collector for rows identified by `kinds`.

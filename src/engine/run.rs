@@ -8,6 +8,7 @@ use super::users::{arrival, user_loop, UserCtx};
 use super::{Command, EngineHooks, RunResult, RunState, Snapshot, StopReason};
 use crate::config::{Arrival, Plan, Stages};
 use crate::metrics::RequestKind;
+use crate::metrics::clock::unix_now_s;
 use crate::metrics::StatsSet;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
@@ -236,10 +237,7 @@ pub(super) async fn run(
     mut commands: mpsc::UnboundedReceiver<Command>,
     snapshots: watch::Sender<Arc<Snapshot>>,
 ) -> RunResult {
-    let started_unix_s = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-        - started.elapsed().as_secs_f64();
+    let started_unix_s = unix_now_s() - started.elapsed().as_secs_f64();
     let stop = CancellationToken::new();
     let cancel = CancellationToken::new();
     let mut publisher = Publisher {

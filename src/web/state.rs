@@ -16,8 +16,9 @@ use crate::metrics::{RequestKind, StatsSet, TimelinePoint};
 use crate::report::history::{HistoryBuilder, HistoryTick};
 use crate::workload::ApiKind;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::watch;
+use crate::metrics::clock::unix_now_s;
 
 /// Why the controller refused a request. Each message names the form field to fix.
 #[derive(Debug, thiserror::Error)]
@@ -184,11 +185,6 @@ pub struct View {
     pub workers: Option<Arc<[WorkerView]>>,
 }
 
-fn unix_now_s() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
 
 /// Whole-test average rates of a finished test's rows (last: Aggregated).
 fn average_rates(stats: &StatsSet) -> Vec<Rates> {
