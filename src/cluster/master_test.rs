@@ -10,11 +10,10 @@ use crate::config::Plan;
 use crate::engine::collector::{Collector, Live};
 use crate::engine::pacer::Pacer;
 use crate::engine::{RunResult, RunState, StopReason};
+pub(super) use crate::metrics::clock::unix_now_s;
 use crate::metrics::StatsSet;
 use rmpv::Value;
 use std::time::{Duration, Instant};
-pub(super) use crate::metrics::clock::unix_now_s;
-
 
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Phase {

@@ -12,13 +12,13 @@ use super::protocol::{Heartbeat, Message, Spawn, ToMaster, ToWorker, USER_CLASS}
 use super::transport::{join_host_port, Dealer, TransportError};
 use crate::config::{Plan, Secret};
 use crate::engine::{self, EngineHooks, RunHandle};
+use crate::metrics::clock::unix_now_s;
 use crate::metrics::{RequestKind, StatsSet};
 use rmpv::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use crate::metrics::clock::unix_now_s;
 
 /// Seconds between heartbeats (Locust's `HEARTBEAT_INTERVAL`).
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
@@ -90,7 +90,6 @@ pub fn node_id() -> String {
     };
     format!("{host}_{}", uuid::Uuid::new_v4().simple())
 }
-
 
 /// CPU use of this process since the previous call, percent of one core (Locust's measure).
 struct CpuMeter {

@@ -3,14 +3,14 @@
 //!
 //! The engine feeds it what its recorder drained; the distributed master feeds it what the
 //! workers reported. Both therefore publish the same [`Snapshot`] and end with the same
-//! [`RunResult`] parts, so the console, JSON, CSV/HTML reports and the web UI need not know
+//! [`RunResult`](crate::engine::RunResult) parts, so the console, JSON, CSV/HTML reports and the web UI need not know
 //! whether a run was local or distributed.
 
 use super::{RunState, Snapshot};
+use crate::metrics::clock::unix_now_s;
 use crate::metrics::{RequestKind, StatsSet, TimelinePoint, Window, MIN_POINT_GAP_S};
 use std::sync::Arc;
 use std::time::Instant;
-use crate::metrics::clock::unix_now_s;
 
 /// The live figures that come from outside the statistics.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -36,7 +36,6 @@ pub struct Collector {
     timeline: Vec<TimelinePoint>,
     last: Instant,
 }
-
 
 impl Collector {
     /// A collector for rows identified by `kinds`.

@@ -12,13 +12,13 @@ use crate::cluster::nodes::WorkerView;
 use crate::config::{Plan, Secret, TokenWithheld};
 use crate::driver::{Runner, Running};
 use crate::engine::{EngineError, RunResult, RunState, Snapshot, StopReason};
+use crate::metrics::clock::unix_now_s;
 use crate::metrics::{RequestKind, StatsSet, TimelinePoint};
 use crate::report::history::{HistoryBuilder, HistoryTick};
 use crate::workload::ApiKind;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::watch;
-use crate::metrics::clock::unix_now_s;
 
 /// Why the controller refused a request. Each message names the form field to fix.
 #[derive(Debug, thiserror::Error)]
@@ -184,7 +184,6 @@ pub struct View {
     /// The master's workers (`None`: a single process).
     pub workers: Option<Arc<[WorkerView]>>,
 }
-
 
 /// Whole-test average rates of a finished test's rows (last: Aggregated).
 fn average_rates(stats: &StatsSet) -> Vec<Rates> {
