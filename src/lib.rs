@@ -33,6 +33,7 @@ pub mod driver;
 pub mod engine;
 pub mod metrics;
 pub mod mock;
+pub mod observe;
 pub mod report;
 pub mod sse;
 pub mod sweep;
