@@ -104,7 +104,8 @@ pub async fn run_test(
         env!("CARGO_PKG_VERSION"),
         describe_plan(&plan)
     );
-    let running = crate::driver::Runner::Local.start(plan)?;
+    let log = outputs.args.requests_log.as_deref();
+    let running = crate::driver::Runner::Local.start_logged(plan, log)?;
     headless::drive(running, csv, print_every_s, outputs, signals).await
 }
 

@@ -7,7 +7,9 @@
 use crate::cluster::master::{MasterError, MasterHandle, MasterNode, MasterStopper, StartWhen};
 use crate::cluster::nodes::WorkerView;
 use crate::config::Plan;
-use crate::engine::{self, EngineError, RunHandle, RunResult, Snapshot, Stopper};
+use crate::engine::{self, EngineError, EngineHooks, RunHandle, RunResult, Snapshot, Stopper};
+use crate::observe::requests_log::{LogWriter, RequestsLog, RequestsLogError};
+use std::path::Path;
 use std::sync::Arc;
 use tokio::sync::watch;
 
@@ -20,6 +22,9 @@ pub enum DriverError {
     /// The master refused the test (no worker connected, ...) or was shut down.
     #[error(transparent)]
     Master(#[from] MasterError),
+    /// `--requests-log` could not be created.
+    #[error(transparent)]
+    RequestsLog(#[from] RequestsLogError),
 }
 
 /// What starts the web UI's tests.
@@ -34,8 +39,27 @@ pub enum Runner {
 impl Runner {
     /// Starts a test of `plan`. A master refuses when no worker is connected.
     pub fn start(&self, plan: Plan) -> Result<Running, DriverError> {
+        self.start_logged(plan, None)
+    }
+
+    /// As [`Runner::start`], writing one line per request to `requests_log` (`--requests-log`)
+    /// in this process; over a master, each worker writes its own.
+    pub fn start_logged(
+        &self,
+        plan: Plan,
+        requests_log: Option<&Path>,
+    ) -> Result<Running, DriverError> {
         match self {
-            Runner::Local => Ok(Running::Local(engine::start(plan)?)),
+            Runner::Local => {
+                let log = requests_log
+                    .map(|p| RequestsLog::create(p, None))
+                    .transpose()?;
+                let hooks = EngineHooks {
+                    requests_log: log.as_ref().map(|(l, _)| l.clone()),
+                    ..EngineHooks::default()
+                };
+                Ok(Running::Local(engine::start_with(plan, hooks)?, log))
+            }
             Runner::Master(node) => Ok(Running::Master(node.start_test(plan, StartWhen::Now)?)),
         }
     }
@@ -64,8 +88,8 @@ impl Runner {
 
 /// A test started by a [`Runner`].
 pub enum Running {
-    /// On the engine.
-    Local(RunHandle),
+    /// On the engine, with its `--requests-log` if any.
+    Local(RunHandle, Option<(Arc<RequestsLog>, LogWriter)>),
     /// Over a master's workers.
     Master(MasterHandle),
 }
@@ -74,7 +98,7 @@ impl Running {
     /// Stops the test (in-flight requests get the plan's stop timeout).
     pub fn stop(&self) {
         match self {
-            Running::Local(h) => h.stop(),
+            Running::Local(h, _) => h.stop(),
             Running::Master(h) => h.stop(),
         }
     }
@@ -83,7 +107,7 @@ impl Running {
     /// received so far (over workers): the second Ctrl-C.
     pub fn cancel_now(&self) {
         match self {
-            Running::Local(h) => h.cancel_now(),
+            Running::Local(h, _) => h.cancel_now(),
             Running::Master(h) => h.end_now(),
         }
     }
@@ -91,7 +115,7 @@ impl Running {
     /// A cloneable means to stop the test or cancel it now (for signal handlers and observers).
     pub fn stopper(&self) -> RunStopper {
         match self {
-            Running::Local(h) => RunStopper::Local(h.stopper()),
+            Running::Local(h, _) => RunStopper::Local(h.stopper()),
             Running::Master(h) => RunStopper::Master(h.stopper()),
         }
     }
@@ -99,7 +123,7 @@ impl Running {
     /// The workers, updated as they change; `None` for a test in this process.
     pub fn workers(&self) -> Option<watch::Receiver<Arc<[WorkerView]>>> {
         match self {
-            Running::Local(_) => None,
+            Running::Local(..) => None,
             Running::Master(h) => Some(h.workers()),
         }
     }
@@ -107,7 +131,7 @@ impl Running {
     /// Changes the number of users and the spawn rate.
     pub fn set_users(&self, users: u64, spawn_rate: f64) {
         match self {
-            Running::Local(h) => h.set_users(users, spawn_rate),
+            Running::Local(h, _) => h.set_users(users, spawn_rate),
             Running::Master(h) => h.set_users(users, spawn_rate),
         }
     }
@@ -115,7 +139,7 @@ impl Running {
     /// Forgets the statistics so far.
     pub fn reset_stats(&self) {
         match self {
-            Running::Local(h) => h.reset_stats(),
+            Running::Local(h, _) => h.reset_stats(),
             Running::Master(h) => h.reset_stats(),
         }
     }
@@ -123,7 +147,7 @@ impl Running {
     /// The once-a-second snapshots; the channel closes when the test is over.
     pub fn subscribe(&self) -> watch::Receiver<Arc<Snapshot>> {
         match self {
-            Running::Local(h) => h.subscribe(),
+            Running::Local(h, _) => h.subscribe(),
             Running::Master(h) => h.subscribe(),
         }
     }
@@ -131,9 +155,30 @@ impl Running {
     /// Waits for the result. A master may fail to deliver one (it was shut down).
     pub async fn wait(self) -> Result<RunResult, DriverError> {
         match self {
-            Running::Local(h) => Ok(h.wait().await),
+            Running::Local(h, log) => {
+                let result = h.wait().await;
+                if let Some((log, writer)) = log {
+                    close_log(log, writer).await;
+                }
+                Ok(result)
+            }
             Running::Master(h) => Ok(h.wait().await?),
         }
+    }
+}
+
+/// Ends a requests log once its test is over and says on stderr what it holds.
+async fn close_log(log: Arc<RequestsLog>, writer: LogWriter) {
+    let path = writer.path().display().to_string();
+    let done = tokio::task::spawn_blocking(move || writer.finish(&log)).await;
+    match done {
+        Ok(Ok(t)) if t.dropped > 0 => eprintln!(
+            "warning: --requests-log {path}: {} lines written, {} dropped (the disk did not keep up)",
+            t.lines, t.dropped
+        ),
+        Ok(Ok(t)) => eprintln!("requests log: {} lines in {path}", t.lines),
+        Ok(Err(e)) => eprintln!("warning: {e}"),
+        Err(e) => eprintln!("warning: --requests-log {path}: the writer failed: {e}"),
     }
 }
 

@@ -167,12 +167,13 @@ pub fn path_for(path: &Path, worker: Option<&str>) -> PathBuf {
 /// The open log: cheap to share; [`RequestsLog::push`] never blocks.
 #[derive(Debug)]
 pub struct RequestsLog {
-    tx: SyncSender<RequestLine>,
+    /// Lines, then `None` to end.
+    tx: SyncSender<Option<RequestLine>>,
     dropped: AtomicU64,
     worker: Option<String>,
 }
 
-/// The writer thread; [`LogWriter::finish`] waits for it once every [`RequestsLog`] is gone.
+/// The writer thread; [`LogWriter::finish`] ends it and waits until the file is complete.
 #[derive(Debug)]
 pub struct LogWriter {
     thread: JoinHandle<Result<u64, std::io::Error>>,
@@ -197,13 +198,13 @@ impl RequestsLog {
         } else {
             Box::new(file)
         };
-        let (tx, rx) = sync_channel::<RequestLine>(QUEUE_LINES);
+        let (tx, rx) = sync_channel::<Option<RequestLine>>(QUEUE_LINES);
         let thread = std::thread::Builder::new()
             .name("requests-log".into())
             .spawn(move || {
                 let mut out = BufWriter::with_capacity(1 << 16, out);
                 let mut n = 0u64;
-                for line in rx {
+                for line in rx.iter().map_while(|l| l) {
                     serde_json::to_writer(&mut out, &line).map_err(std::io::Error::other)?;
                     out.write_all(b"\n")?;
                     n += 1;
@@ -224,7 +225,7 @@ impl RequestsLog {
     /// Queues one line; when the queue is full the line is dropped and counted.
     pub fn push(&self, mut line: RequestLine) {
         line.worker.clone_from(&self.worker);
-        match self.tx.try_send(line) {
+        match self.tx.try_send(Some(line)) {
             Ok(()) => {}
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -244,11 +245,13 @@ impl LogWriter {
         &self.path
     }
 
-    /// Waits until every line queued is on disk (call once the test has ended and `log`'s
-    /// other holders are gone), and says how many were written and dropped.
-    pub fn finish(self, log: std::sync::Arc<RequestsLog>) -> Result<LogTotals, RequestsLogError> {
+    /// Ends the log once the test has ended: waits until every line queued is on disk, and
+    /// says how many were written and dropped. Lines pushed later are dropped. Blocks: call it
+    /// off the async threads.
+    pub fn finish(self, log: &RequestsLog) -> Result<LogTotals, RequestsLogError> {
+        // A blocking send: the end marker must not be lost to a full queue.
+        let _ = log.tx.send(None);
         let dropped = log.dropped();
-        drop(log);
         let path = self.path;
         let lines = self
             .thread
@@ -441,7 +444,7 @@ mod tests {
                 &[],
                 true,
             ));
-            let totals = writer.finish(log).unwrap();
+            let totals = writer.finish(&log).unwrap();
             assert_eq!(
                 totals,
                 LogTotals {

@@ -35,6 +35,10 @@ impl From<crate::driver::DriverError> for state::WebError {
         match e {
             crate::driver::DriverError::Engine(e) => state::WebError::Engine(e),
             crate::driver::DriverError::Master(e) => state::WebError::Master(e),
+            crate::driver::DriverError::RequestsLog(e) => state::WebError::Invalid {
+                field: "--requests-log",
+                reason: e.to_string(),
+            },
         }
     }
 }
