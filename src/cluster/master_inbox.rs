@@ -140,6 +140,7 @@ impl Session {
                 n.state = h.state;
                 n.cpu_percent = h.cpu_percent;
                 n.memory_bytes = h.memory_bytes;
+                n.health = h.health;
                 let healed = n.missing;
                 if healed {
                     // Whatever it runs now, it gets its share again.

@@ -18,6 +18,7 @@ use super::transport::Router;
 use crate::config::Plan;
 use crate::engine::{RunState, StopReason};
 use crate::metrics::StatsSet;
+use crate::observe::health::GeneratorHealth;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -264,7 +265,11 @@ impl Session {
             return;
         }
         t.publish(&self.nodes, RunState::Stopped);
-        let (result, sender) = t.into_result();
+        let (mut result, sender) = t.into_result();
+        let workers = self.nodes.worker_health();
+        if !workers.is_empty() {
+            result.generator = Some(GeneratorHealth::of_workers(workers));
+        }
         let _ = sender.send(Ok(result));
         self.publish_workers();
     }

@@ -127,6 +127,7 @@ impl Test {
             started_unix_s: self.started_unix_s,
             duration_s,
             stop_reason: self.stop_reason,
+            generator: None,
         };
         (result, self.channels.result)
     }
@@ -174,6 +175,7 @@ impl Test {
                 users: nodes.users(),
                 target_users: self.target_users,
                 in_flight: nodes.in_flight(),
+                health: nodes.health(),
             },
         );
         self.channels.snapshots.send_replace(snap);

@@ -1,6 +1,7 @@
 //! The master's table of workers: registration with stable indices, liveness (Locust's
 //! heartbeat counting), the even spread of users, and the public view the web UI shows.
 
+use crate::observe::health::{HealthNow, WorkerHealth};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
@@ -29,6 +30,8 @@ pub struct WorkerNode {
     pub cpu_percent: f64,
     /// Resident memory, bytes.
     pub memory_bytes: Option<u64>,
+    /// Its self-check at its last heartbeat (gsai-load workers only).
+    pub health: Option<HealthNow>,
     /// Requests in flight at its last report.
     pub in_flight: u64,
     /// Finished requests it has reported.
@@ -118,6 +121,7 @@ impl Nodes {
                 assigned: 0,
                 cpu_percent: 0.0,
                 memory_bytes: None,
+                health: None,
                 in_flight: 0,
                 requests,
                 liveness: HEARTBEAT_LIVENESS,
@@ -202,6 +206,26 @@ impl Nodes {
             .values()
             .filter(|n| !n.missing)
             .fold(0, |t, n| t.saturating_add(n.users))
+    }
+
+    /// The worst self-check over the reachable workers (ok when none reports one).
+    pub fn health(&self) -> HealthNow {
+        self.nodes
+            .values()
+            .filter(|n| !n.missing)
+            .filter_map(|n| n.health)
+            .fold(HealthNow::default(), HealthNow::worst)
+    }
+
+    /// Each worker's self-check, for the test's result (workers that sent one).
+    pub fn worker_health(&self) -> Vec<WorkerHealth> {
+        let mut v: Vec<(u64, WorkerHealth)> = self
+            .nodes
+            .iter()
+            .filter_map(|(id, n)| n.health.map(|h| (n.index, h.of_worker(id))))
+            .collect();
+        v.sort_by_key(|(i, _)| *i);
+        v.into_iter().map(|(_, h)| h).collect()
     }
 
     /// Requests in flight over all reachable workers.

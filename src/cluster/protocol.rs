@@ -6,6 +6,7 @@
 //! Locust. What Locust has no word for travels in an extra `"gsai"` key, which Locust ignores;
 //! [`GSAI_PROTOCOL`] versions that key's content.
 
+use crate::observe::health::{HealthNow, Verdict};
 use rmpv::Value;
 
 /// Version of the `"gsai"` extension carried in `ack`, `spawn` and `stats`.
@@ -310,6 +311,28 @@ pub struct Heartbeat {
     pub cpu_percent: f64,
     /// Resident memory, bytes, when known.
     pub memory_bytes: Option<u64>,
+    /// A gsai-load worker's self-check (extra keys Locust ignores).
+    pub health: Option<HealthNow>,
+}
+
+/// Reads the self-check keys of a heartbeat; figures a peer sends are clamped to sane ranges.
+fn health_of(data: &Value) -> Option<HealthNow> {
+    let figure = |k: &str, max: f64| {
+        get(data, k)
+            .and_then(as_f64)
+            .filter(|v| v.is_finite())
+            .map(|v| v.clamp(0.0, max))
+    };
+    let verdict = get(data, "gsai_verdict")
+        .and_then(Value::as_str)
+        .and_then(Verdict::parse)?;
+    Some(HealthNow {
+        cpu_percent: figure("gsai_cpu_percent", 100.0).unwrap_or(0.0),
+        loop_lag_p99_ms: figure("gsai_loop_lag_p99_ms", 1e9).unwrap_or(0.0),
+        cpu_p95_so_far: figure("gsai_cpu_p95", 100.0).unwrap_or(0.0),
+        loop_lag_p99_so_far_ms: figure("gsai_loop_lag_p99_so_far_ms", 1e9).unwrap_or(0.0),
+        verdict,
+    })
 }
 
 /// Messages a master receives.
@@ -367,6 +390,7 @@ impl ToMaster {
                     .and_then(as_f64)
                     .unwrap_or(0.0),
                 memory_bytes: get(&m.data, "current_memory_usage").and_then(as_u64),
+                health: health_of(&m.data),
             }),
             "stats" => {
                 if m.data.as_map().is_none() {
@@ -409,6 +433,16 @@ impl ToMaster {
                 ];
                 if let Some(m) = h.memory_bytes {
                     e.push(("current_memory_usage", Value::from(m)));
+                }
+                if let Some(hn) = &h.health {
+                    e.push(("gsai_cpu_percent", Value::F64(hn.cpu_percent)));
+                    e.push(("gsai_loop_lag_p99_ms", Value::F64(hn.loop_lag_p99_ms)));
+                    e.push(("gsai_cpu_p95", Value::F64(hn.cpu_p95_so_far)));
+                    e.push((
+                        "gsai_loop_lag_p99_so_far_ms",
+                        Value::F64(hn.loop_lag_p99_so_far_ms),
+                    ));
+                    e.push(("gsai_verdict", Value::from(hn.verdict.as_str())));
                 }
                 ("heartbeat", map(e))
             }

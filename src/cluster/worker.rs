@@ -339,7 +339,8 @@ impl Worker {
                     if last_master.elapsed() > MASTER_TIMEOUT {
                         return SessionEnd::Lost(format!("no heartbeat for {} s", MASTER_TIMEOUT.as_secs()));
                     }
-                    let hb = Heartbeat { state: self.state.into(), cpu_percent: self.cpu.percent(), memory_bytes: rss_bytes() };
+                    let health = self.run.as_ref().map(|r| r.handle.subscribe().borrow().health);
+                    let hb = Heartbeat { state: self.state.into(), cpu_percent: self.cpu.percent(), memory_bytes: rss_bytes(), health };
                     if let Err(e) = self.send(conn, ToMaster::Heartbeat(hb)) {
                         return SessionEnd::Lost(e.to_string());
                     }

@@ -9,6 +9,7 @@
 use super::{RunState, Snapshot};
 use crate::metrics::clock::unix_now_s;
 use crate::metrics::{RequestKind, StatsSet, TimelinePoint, Window, MIN_POINT_GAP_S};
+use crate::observe::health::HealthNow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -25,6 +26,8 @@ pub struct Live {
     pub target_users: u64,
     /// Requests in flight now.
     pub in_flight: u64,
+    /// The generator's own health in the last second.
+    pub health: HealthNow,
 }
 
 /// Cumulative statistics, sliding window and timeline of one run.
@@ -124,6 +127,7 @@ impl Collector {
             users: live.users,
             target_users: live.target_users,
             in_flight: live.in_flight,
+            health: live.health,
             point,
             stats: self.cumulative.clone(),
             kinds: self.kinds.clone(),
@@ -166,6 +170,13 @@ mod tests {
     }
 
     const LIVE: Live = Live {
+        health: HealthNow {
+            cpu_percent: 0.0,
+            loop_lag_p99_ms: 0.0,
+            cpu_p95_so_far: 0.0,
+            loop_lag_p99_so_far_ms: 0.0,
+            verdict: crate::observe::health::Verdict::Ok,
+        },
         state: RunState::Running,
         elapsed_s: 1.0,
         users: 3,

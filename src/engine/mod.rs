@@ -14,6 +14,7 @@ pub use collector::{Collector, Live};
 use crate::client::{bearer, ClientShared, RequestSpec, Target, TargetError, Tokenizer};
 use crate::config::Plan;
 use crate::metrics::{RequestKind, ShardedRecorder, StatsSet, TimelinePoint};
+use crate::observe::health::{GeneratorHealth, HealthNow};
 use crate::workload::prompts::{self, Prompt, PromptsError, ShareGptOptions};
 use crate::workload::scenario::RequestKindType;
 use crate::workload::{ChatSpec, ChatTemplate, KindDef, Workload};
@@ -107,6 +108,8 @@ pub struct Snapshot {
     pub target_users: u64,
     /// Requests in flight now.
     pub in_flight: u64,
+    /// The generator's own health in the last second (the worst worker's, over a master).
+    pub health: HealthNow,
     /// Current-window figures.
     pub point: TimelinePoint,
     /// Cumulative statistics.
@@ -124,6 +127,7 @@ impl Snapshot {
             users: 0,
             target_users,
             in_flight: 0,
+            health: HealthNow::default(),
             point: TimelinePoint::default(),
             stats: StatsSet::new(kinds.len()),
             kinds,
@@ -148,6 +152,8 @@ pub struct RunResult {
     pub duration_s: f64,
     /// Why it ended.
     pub stop_reason: StopReason,
+    /// The generator's self-check (None in results written before it existed).
+    pub generator: Option<GeneratorHealth>,
 }
 
 enum Command {

@@ -10,6 +10,7 @@ use crate::config::{Arrival, Plan, Stages};
 use crate::metrics::clock::unix_now_s;
 use crate::metrics::RequestKind;
 use crate::metrics::StatsSet;
+use crate::observe::health::{HealthMonitor, HealthNow};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use std::sync::atomic::Ordering;
@@ -204,6 +205,7 @@ struct Publisher {
     tap: Option<mpsc::UnboundedSender<StatsSet>>,
     snapshots: watch::Sender<Arc<Snapshot>>,
     started: Instant,
+    health: watch::Receiver<HealthNow>,
 }
 
 impl Publisher {
@@ -217,6 +219,7 @@ impl Publisher {
                 users: ctx.active.load(Ordering::Relaxed),
                 target_users,
                 in_flight: ctx.in_flight.load(Ordering::Relaxed),
+                health: *self.health.borrow(),
             },
         );
         if let Some(tap) = &self.tap {
@@ -240,7 +243,9 @@ pub(super) async fn run(
     let started_unix_s = unix_now_s() - started.elapsed().as_secs_f64();
     let stop = CancellationToken::new();
     let cancel = CancellationToken::new();
+    let monitor = HealthMonitor::start();
     let mut publisher = Publisher {
+        health: monitor.live(),
         collector: Collector::new(kinds.clone()),
         tap: hooks.deltas,
         snapshots,
@@ -383,6 +388,17 @@ pub(super) async fn run(
     }
     publisher.collect(&ctx, RunState::Stopped, target);
     let (stats, timeline) = publisher.collector.into_parts();
+    let schedule_lag_p99_ms = plan.rate.and_then(|_| {
+        let total = stats.total();
+        total
+            .schedule_lag_us
+            .quantile(0.99)
+            .map(|us| us as f64 / 1000.0)
+    });
+    let generator = monitor
+        .finish()
+        .await
+        .with_schedule_lag(schedule_lag_p99_ms);
     RunResult {
         plan,
         kinds: kinds.to_vec(),
@@ -391,5 +407,6 @@ pub(super) async fn run(
         started_unix_s,
         duration_s: started.elapsed().as_secs_f64(),
         stop_reason,
+        generator: Some(generator),
     }
 }

@@ -174,8 +174,46 @@ pub struct HealthNow {
     pub cpu_percent: f64,
     /// Probe-timer lag p99 in the last second, ms.
     pub loop_lag_p99_ms: f64,
+    /// CPU p95 over the test so far, percent of the usable cores.
+    pub cpu_p95_so_far: f64,
+    /// Probe-timer lag p99 over the test so far, ms.
+    pub loop_lag_p99_so_far_ms: f64,
     /// The verdict so far (over the whole test).
     pub verdict: Verdict,
+}
+
+impl HealthNow {
+    /// The worse of two processes' figures (a master over its workers).
+    pub fn worst(self, other: HealthNow) -> HealthNow {
+        HealthNow {
+            cpu_percent: self.cpu_percent.max(other.cpu_percent),
+            loop_lag_p99_ms: self.loop_lag_p99_ms.max(other.loop_lag_p99_ms),
+            cpu_p95_so_far: self.cpu_p95_so_far.max(other.cpu_p95_so_far),
+            loop_lag_p99_so_far_ms: self
+                .loop_lag_p99_so_far_ms
+                .max(other.loop_lag_p99_so_far_ms),
+            verdict: self.verdict.max(other.verdict),
+        }
+    }
+
+    /// A worker's check for its master's result.
+    pub fn of_worker(self, worker: &str) -> WorkerHealth {
+        WorkerHealth {
+            worker: worker.to_string(),
+            cpu_p95: self.cpu_p95_so_far,
+            loop_lag_p99_ms: self.loop_lag_p99_so_far_ms,
+            verdict: self.verdict,
+        }
+    }
+}
+
+impl Verdict {
+    /// The verdict named `s` (as [`Verdict::as_str`] writes it); `None` for anything else.
+    pub fn parse(s: &str) -> Option<Verdict> {
+        [Verdict::Ok, Verdict::Degraded, Verdict::Saturated]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
 }
 
 /// Measures this process while a test runs; [`HealthMonitor::finish`] gives the result.
@@ -230,15 +268,14 @@ async fn measure(stop: CancellationToken, live: watch::Sender<HealthNow>) -> Gen
             let share = ((now_cpu - cpu_start) / wall_s / cores as f64 * 100.0).clamp(0.0, 100.0);
             cpu.record((share * CPU_SCALE).round() as u64);
             let p99_ms = lag_second.quantile(0.99).unwrap_or(0) as f64 / 1000.0;
-            let so_far = judge(
-                cpu.quantile(0.95).unwrap_or(0) as f64 / CPU_SCALE,
-                lag_all.quantile(0.99).unwrap_or(0) as f64 / 1000.0,
-                None,
-            );
+            let cpu_p95_so_far = cpu.quantile(0.95).unwrap_or(0) as f64 / CPU_SCALE;
+            let loop_lag_p99_so_far_ms = lag_all.quantile(0.99).unwrap_or(0) as f64 / 1000.0;
             live.send_replace(HealthNow {
                 cpu_percent: share,
                 loop_lag_p99_ms: p99_ms,
-                verdict: so_far,
+                cpu_p95_so_far,
+                loop_lag_p99_so_far_ms,
+                verdict: judge(cpu_p95_so_far, loop_lag_p99_so_far_ms, None),
             });
             lag_second.clear();
             second_start = Instant::now();

@@ -99,5 +99,6 @@ pub fn result() -> RunResult {
         started_unix_s: START_S as f64,
         duration_s: 10.5,
         stop_reason: StopReason::RunTime,
+        generator: None,
     }
 }

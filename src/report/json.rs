@@ -400,6 +400,7 @@ pub fn rebuild(doc: &JsonResult) -> Result<(RunResult, Extras), RebuildError> {
         started_unix_s: doc.started_unix_s,
         duration_s: doc.duration_s,
         stop_reason: doc.stop_reason,
+        generator: None,
     };
     let extras = Extras {
         thresholds: doc.thresholds.clone(),

@@ -460,6 +460,7 @@ impl Controller {
                 started_unix_s: t.started_unix_s,
                 duration_s: t.latest.elapsed_s,
                 stop_reason: StopReason::Stopped,
+                generator: None,
             }),
             true,
         ))

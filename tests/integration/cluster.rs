@@ -318,6 +318,7 @@ async fn master_paces_spawning_and_rebalances() {
                 state: "running".into(),
                 cpu_percent: 1.0,
                 memory_bytes: None,
+                health: None,
             });
             d.send(heartbeat.to_message(id).encode()).unwrap();
             assert!(Instant::now() < deadline, "a message for {id} in time");

@@ -112,6 +112,7 @@ impl GoodWorker {
                         state: "running".into(),
                         cpu_percent: 1.0,
                         memory_bytes: None,
+                        health: None,
                     })),
                     Some(stats) = out_rx.recv() => send(&d, ToMaster::Stats(stats)),
                     got = d.recv() => {

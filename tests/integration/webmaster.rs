@@ -286,6 +286,7 @@ async fn a_master_node_runs_tests_one_after_another() {
                 state: "running".into(),
                 cpu_percent: 1.0,
                 memory_bytes: Some(1 << 20),
+                health: None,
             });
             // After a quit the master may have closed the connection: the order is still queued.
             let _ = d.send(hb.to_message("w").encode());

@@ -100,6 +100,7 @@ fn worker_to_master_messages_match_locust_bytes() {
             state: "running".into(),
             cpu_percent: 12.5,
             memory_bytes: Some(123456789),
+            health: None,
         }),
     );
     to_master("client_stopped", ToMaster::ClientStopped);
@@ -160,4 +161,50 @@ fn garbage_is_an_error_not_a_panic() {
         ToWorker::parse(&m).unwrap(),
         ToWorker::Other("update_user_class".into())
     );
+}
+
+/// A gsai-load worker's self-check rides in extra heartbeat keys (Locust ignores them); a
+/// peer's absurd figures are clamped, an unknown verdict drops the check.
+#[test]
+fn heartbeat_carries_the_generator_check() {
+    use crate::observe::health::{HealthNow, Verdict};
+    let hb = Heartbeat {
+        state: "running".into(),
+        cpu_percent: 50.0,
+        memory_bytes: None,
+        health: Some(HealthNow {
+            cpu_percent: 40.0,
+            loop_lag_p99_ms: 2.5,
+            cpu_p95_so_far: 91.0,
+            loop_lag_p99_so_far_ms: 3.0,
+            verdict: Verdict::Degraded,
+        }),
+    };
+    let m = ToMaster::Heartbeat(hb.clone()).to_message("w");
+    let back = ToMaster::parse(&Message::decode(&m.encode()).unwrap()).unwrap();
+    assert_eq!(back, ToMaster::Heartbeat(hb));
+    let forged = Message::new(
+        "heartbeat",
+        rmpv::Value::Map(vec![
+            ("state".into(), "running".into()),
+            ("gsai_cpu_p95".into(), rmpv::Value::F64(1e300)),
+            ("gsai_loop_lag_p99_ms".into(), rmpv::Value::F64(f64::NAN)),
+            ("gsai_verdict".into(), "saturated".into()),
+        ]),
+        "w",
+    );
+    let ToMaster::Heartbeat(h) = ToMaster::parse(&forged).unwrap() else {
+        panic!("a heartbeat")
+    };
+    let h = h.health.unwrap();
+    assert_eq!((h.cpu_p95_so_far, h.loop_lag_p99_ms), (100.0, 0.0));
+    let unknown = Message::new(
+        "heartbeat",
+        rmpv::Value::Map(vec![("gsai_verdict".into(), "fine".into())]),
+        "w",
+    );
+    let ToMaster::Heartbeat(h) = ToMaster::parse(&unknown).unwrap() else {
+        panic!("a heartbeat")
+    };
+    assert_eq!(h.health, None);
 }
