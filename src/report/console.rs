@@ -4,6 +4,7 @@
 use crate::engine::{RunResult, Snapshot};
 use crate::metrics::FailureKind;
 use crate::metrics::{NameStats, RequestKind, StatsSet};
+use crate::observe::health::{GeneratorHealth, Verdict};
 use comfy_table::{presets, CellAlignment, ContentArrangement, Table};
 use std::fmt::Write as _;
 
@@ -252,6 +253,9 @@ pub fn summary(result: &RunResult) -> String {
             "Local: {internal} failures were defects of gsai-load itself (kind internal): not the server's."
         );
     }
+    if let Some(g) = &result.generator {
+        out.push_str(&generator_line(g));
+    }
     if !result.stats.failures.is_empty() {
         out.push_str("\nFailures:\n");
         out.push_str(&failures_table(&result.kinds, &result.stats));
@@ -299,4 +303,35 @@ pub fn thresholds(extras: &crate::report::Extras) -> String {
         }
     );
     out
+}
+
+/// The generator's self-check in one line, and what to do when it was not ok.
+pub fn generator_line(g: &GeneratorHealth) -> String {
+    let sched = g
+        .schedule_lag_p99_ms
+        .map_or(String::new(), |ms| format!(", schedule lag p99 {ms:.1} ms"));
+    let mut line = format!(
+        "Generator: {} (CPU p95 {:.0}% of {}, runtime lag p99 {:.1} ms{sched})\n",
+        g.verdict.as_str(),
+        g.cpu_p95,
+        match g.cores {
+            0 => format!("each worker's cores ({} workers)", g.workers.len()),
+            1 => "1 core".to_string(),
+            n => format!("{n} cores"),
+        },
+        g.loop_lag_p99_ms,
+    );
+    for w in g.workers.iter().filter(|w| w.verdict != Verdict::Ok) {
+        line.push_str(&format!(
+            "  worker {}: {} (CPU p95 {:.0}%, runtime lag p99 {:.1} ms)\n",
+            w.worker,
+            w.verdict.as_str(),
+            w.cpu_p95,
+            w.loop_lag_p99_ms
+        ));
+    }
+    if let Some(advice) = g.verdict.advice() {
+        line.push_str(&format!("warning: {advice}\n"));
+    }
+    line
 }

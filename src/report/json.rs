@@ -14,6 +14,7 @@ use crate::engine::{RunResult, StopReason};
 use crate::metrics::{
     FailureEntry, FailureKey, FailureKind, MetricSummary, NameStats, RequestKind, TimelinePoint,
 };
+use crate::observe::health::GeneratorHealth;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -55,6 +56,10 @@ pub struct JsonResult {
     /// Locust's per-second stats history (what `PREFIX_stats_history.csv` holds), when recorded.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stats_history: Vec<HistoryTick>,
+    /// The load generator's self-check: its CPU, its runtime's scheduling lag and a verdict
+    /// on whether it, not the server, limited the test.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator: Option<GeneratorHealth>,
     /// Lossless statistics (HDR histograms) for `gsai-load report`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw: Option<RawStats>,
@@ -291,6 +296,7 @@ pub fn build_with(result: &RunResult, extras: &Extras) -> JsonResult {
         thresholds: extras.thresholds.clone(),
         threshold_abort: extras.threshold_abort.clone(),
         stats_history: extras.history.clone(),
+        generator: result.generator.clone(),
         raw: Some(raw::encode(&result.kinds, &result.stats)),
     }
 }
@@ -400,7 +406,7 @@ pub fn rebuild(doc: &JsonResult) -> Result<(RunResult, Extras), RebuildError> {
         started_unix_s: doc.started_unix_s,
         duration_s: doc.duration_s,
         stop_reason: doc.stop_reason,
-        generator: None,
+        generator: doc.generator.clone(),
     };
     let extras = Extras {
         thresholds: doc.thresholds.clone(),
