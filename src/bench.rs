@@ -202,8 +202,16 @@ async fn measure(name: &'static str, mock: &MockProcess, plan: Plan) -> anyhow::
         events_per_s: events as f64 / span,
         cpu_pct: cpu / result.duration_s.max(1e-9) * 100.0,
         peak_rss_mib: peak_rss_mib(),
-        ttft_p50_ms: total.ttft_us.quantile(0.5).unwrap_or(0) as f64 / 1000.0,
-        ttft_p99_ms: total.ttft_us.quantile(0.99).unwrap_or(0) as f64 / 1000.0,
+        ttft_p50_ms: total
+            .metric(crate::metrics::MetricId::Ttft)
+            .quantile(0.5)
+            .unwrap_or(0) as f64
+            / 1000.0,
+        ttft_p99_ms: total
+            .metric(crate::metrics::MetricId::Ttft)
+            .quantile(0.99)
+            .unwrap_or(0) as f64
+            / 1000.0,
         failures: total.failures,
         requests: total.requests,
     })

@@ -157,7 +157,10 @@ impl HistoryBuilder {
                 .map(|(_, _, s)| MarkRow {
                     requests: s.requests,
                     failures: s.failures,
-                    hist: s.response_time_us.histogram().clone(),
+                    hist: s
+                        .metric(crate::metrics::MetricId::ResponseTime)
+                        .histogram()
+                        .clone(),
                 })
                 .collect(),
         };
@@ -199,12 +202,12 @@ impl HistoryBuilder {
                     current_rps: cur.requests.saturating_sub(old.requests) as f64 / seconds,
                     current_fps: cur.failures.saturating_sub(old.failures) as f64 / seconds,
                     current_us: window_percentiles(&window),
-                    total_us: percentiles(&s.response_time_us),
+                    total_us: percentiles(s.metric(crate::metrics::MetricId::ResponseTime)),
                     requests: s.requests,
                     failures: s.failures,
-                    sum_us: s.response_time_us.sum(),
-                    min_us: s.response_time_us.min(),
-                    max_us: s.response_time_us.max(),
+                    sum_us: s.metric(crate::metrics::MetricId::ResponseTime).sum(),
+                    min_us: s.metric(crate::metrics::MetricId::ResponseTime).min(),
+                    max_us: s.metric(crate::metrics::MetricId::ResponseTime).max(),
                     content_bytes: s.content_bytes,
                 }
             })

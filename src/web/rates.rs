@@ -38,7 +38,7 @@ impl RateWindow {
         let counts = |r: &NameStats| Counts {
             requests: r.requests,
             failures: r.failures,
-            tokens: r.output_tokens.sum(),
+            tokens: r.metric(crate::metrics::MetricId::OutputTokens).sum(),
         };
         let mut row: Vec<Counts> = stats.rows.iter().map(counts).collect();
         row.push(counts(&stats.total()));
