@@ -513,6 +513,20 @@ mod tests {
         }
     }
 
+    /// docs/metrics.md lists every metric with its key, name, summary key and CSV name.
+    #[test]
+    fn docs_list_every_metric() {
+        let doc = include_str!("../../docs/metrics.md");
+        for m in MetricId::ALL {
+            let d = m.def();
+            let row = format!(
+                "| `{}` | `{}` | `{}` | `{}` |",
+                d.key, d.name, d.summary_key, d.csv
+            );
+            assert!(doc.contains(&row), "docs/metrics.md lacks {row}");
+        }
+    }
+
     #[test]
     fn serializes_as_its_name_and_reads_name_or_key() {
         assert_eq!(
