@@ -5,6 +5,7 @@
 //! [`RunHandle`]: stop, change the number of users, reset statistics.
 
 pub mod collector;
+pub mod pacer;
 mod run;
 mod users;
 

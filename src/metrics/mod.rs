@@ -11,6 +11,7 @@
 //! [`MetricId`] that every writer, criterion and the master/worker wire iterate.
 
 pub mod catalogue;
+pub mod clock;
 mod failure;
 mod metric;
 mod record;

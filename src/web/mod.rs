@@ -12,13 +12,12 @@ pub mod downloads;
 mod form;
 pub mod guard;
 mod rates;
-pub mod runner;
 pub mod state;
 
+pub use crate::driver::{Runner, Running};
 pub use args::WebArgs;
 pub use auth::Login;
 pub use rates::Rates;
-pub use runner::{Runner, Running};
 pub use state::{Controller, FormDefaults, StartRequest, UiState};
 
 use axum::extract::DefaultBodyLimit;
@@ -30,6 +29,15 @@ use downloads::Download;
 use std::net::SocketAddr;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+
+impl From<crate::driver::DriverError> for state::WebError {
+    fn from(e: crate::driver::DriverError) -> Self {
+        match e {
+            crate::driver::DriverError::Engine(e) => state::WebError::Engine(e),
+            crate::driver::DriverError::Master(e) => state::WebError::Master(e),
+        }
+    }
+}
 
 /// What the router serves: the controller, and the login every request must carry, if any.
 #[derive(Clone)]

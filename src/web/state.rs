@@ -7,16 +7,17 @@
 //! once the engine's snapshot channel closes.
 
 use super::rates::{RateWindow, Rates};
-use super::runner::{Runner, Running};
 use crate::cluster::master::MasterError;
 use crate::cluster::nodes::WorkerView;
 use crate::config::{Plan, Secret, TokenWithheld};
+use crate::driver::{Runner, Running};
 use crate::engine::{EngineError, RunResult, RunState, Snapshot, StopReason};
+use crate::metrics::clock::unix_now_s;
 use crate::metrics::{RequestKind, StatsSet, TimelinePoint};
 use crate::report::history::{HistoryBuilder, HistoryTick};
 use crate::workload::ApiKind;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::watch;
 
 /// Why the controller refused a request. Each message names the form field to fix.
@@ -182,12 +183,6 @@ pub struct View {
     pub stop_reason: Option<StopReason>,
     /// The master's workers (`None`: a single process).
     pub workers: Option<Arc<[WorkerView]>>,
-}
-
-fn unix_now_s() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// Whole-test average rates of a finished test's rows (last: Aggregated).

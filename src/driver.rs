@@ -1,15 +1,26 @@
-//! Where the web UI's tests run: in this process (the engine) or over the workers of a
-//! distributed master. The controller drives both through [`Runner`] and [`Running`], which
-//! have the engine's shape (start, stop, set users, reset, subscribe, wait), so it never needs
-//! to know which one it holds.
+//! The one test driver: where a test runs — the engine in this process, or the workers of a
+//! distributed master — behind one shape (start, stop, cancel now, set users, reset,
+//! subscribe, wait). The headless console loop and the web UI's controller both drive a
+//! [`Running`] and never need to know which one it holds; a signal reaches either through
+//! [`RunStopper`], so there is one shutdown path for every mode.
 
-use super::state::WebError;
-use crate::cluster::master::{MasterHandle, MasterNode, StartWhen};
+use crate::cluster::master::{MasterError, MasterHandle, MasterNode, MasterStopper, StartWhen};
 use crate::cluster::nodes::WorkerView;
 use crate::config::Plan;
-use crate::engine::{self, RunHandle, RunResult, Snapshot};
+use crate::engine::{self, EngineError, RunHandle, RunResult, Snapshot, Stopper};
 use std::sync::Arc;
 use tokio::sync::watch;
+
+/// Why a test could not start, or delivered no result.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    /// The engine refused the plan.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The master refused the test (no worker connected, ...) or was shut down.
+    #[error(transparent)]
+    Master(#[from] MasterError),
+}
 
 /// What starts the web UI's tests.
 #[derive(Clone)]
@@ -22,7 +33,7 @@ pub enum Runner {
 
 impl Runner {
     /// Starts a test of `plan`. A master refuses when no worker is connected.
-    pub fn start(&self, plan: Plan) -> Result<Running, WebError> {
+    pub fn start(&self, plan: Plan) -> Result<Running, DriverError> {
         match self {
             Runner::Local => Ok(Running::Local(engine::start(plan)?)),
             Runner::Master(node) => Ok(Running::Master(node.start_test(plan, StartWhen::Now)?)),
@@ -77,6 +88,22 @@ impl Running {
         }
     }
 
+    /// A cloneable means to stop the test or cancel it now (for signal handlers and observers).
+    pub fn stopper(&self) -> RunStopper {
+        match self {
+            Running::Local(h) => RunStopper::Local(h.stopper()),
+            Running::Master(h) => RunStopper::Master(h.stopper()),
+        }
+    }
+
+    /// The workers, updated as they change; `None` for a test in this process.
+    pub fn workers(&self) -> Option<watch::Receiver<Arc<[WorkerView]>>> {
+        match self {
+            Running::Local(_) => None,
+            Running::Master(h) => Some(h.workers()),
+        }
+    }
+
     /// Changes the number of users and the spawn rate.
     pub fn set_users(&self, users: u64, spawn_rate: f64) {
         match self {
@@ -102,10 +129,37 @@ impl Running {
     }
 
     /// Waits for the result. A master may fail to deliver one (it was shut down).
-    pub async fn wait(self) -> Result<RunResult, WebError> {
+    pub async fn wait(self) -> Result<RunResult, DriverError> {
         match self {
             Running::Local(h) => Ok(h.wait().await),
             Running::Master(h) => Ok(h.wait().await?),
+        }
+    }
+}
+
+/// Stops a [`Running`] test from anywhere: the first signal stops it, the second cancels now.
+#[derive(Clone)]
+pub enum RunStopper {
+    /// A test in this process.
+    Local(Stopper),
+    /// A test over a master's workers.
+    Master(MasterStopper),
+}
+
+impl RunStopper {
+    /// As [`Running::stop`].
+    pub fn stop(&self) {
+        match self {
+            RunStopper::Local(s) => s.stop(),
+            RunStopper::Master(s) => s.stop(),
+        }
+    }
+
+    /// As [`Running::cancel_now`].
+    pub fn cancel_now(&self) {
+        match self {
+            RunStopper::Local(s) => s.cancel_now(),
+            RunStopper::Master(s) => s.end_now(),
         }
     }
 }
