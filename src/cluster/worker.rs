@@ -482,7 +482,13 @@ impl Worker {
                 };
                 self.stop_timeout = plan.stop_timeout;
                 let (tx, rx) = mpsc::unbounded_channel();
-                match engine::start_with(plan, EngineHooks { deltas: Some(tx) }) {
+                match engine::start_with(
+                    plan,
+                    EngineHooks {
+                        deltas: Some(tx),
+                        ..EngineHooks::default()
+                    },
+                ) {
                     Ok(handle) => {
                         let kinds = handle.subscribe().borrow().kinds.clone();
                         self.outbox = Outbox::new(kinds.len());

@@ -86,10 +86,15 @@ impl ShardedRecorder {
         }
     }
 
+    /// Whether `rec` began in the warm-up (and so counts in no statistic but `warmup`).
+    pub fn in_warmup(&self, rec: &RequestRecord) -> bool {
+        let began = rec.intended.unwrap_or(rec.start);
+        self.warmup_until.is_some_and(|w| began < w)
+    }
+
     /// Records a request into shard `hint % shards`.
     pub fn record(&self, hint: usize, rec: &RequestRecord, itl_us: &[u32]) {
-        let began = rec.intended.unwrap_or(rec.start);
-        if self.warmup_until.is_some_and(|w| began < w) {
+        if self.in_warmup(rec) {
             let mut set = self.shard(hint);
             if rec.kind >= set.rows.len() {
                 set.rows.resize(rec.kind + 1, Default::default());
