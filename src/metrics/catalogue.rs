@@ -6,7 +6,7 @@
 //! ([`super::NameStats::record`]), the console, JSON, CSV and HTML reports, the web API,
 //! thresholds, SLOs, `compare` and the wire all iterate [`MetricId::ALL`].
 //!
-//! Adding a metric is one change here: a variant, its entry in [`MetricId::ALL`] and [`DEFS`], and
+//! Adding a metric is one change here: a variant, its entry in [`MetricId::ALL`] and `DEFS`, and
 //! its per-request value in [`MetricId::sample`]. Everything else follows.
 
 use super::{Outcome, RequestRecord};

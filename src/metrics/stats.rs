@@ -399,6 +399,54 @@ mod tests {
         assert_eq!(t.last_end_unix_us, 3_030_000);
     }
 
+    /// Each metric records the requests its catalogue entry covers: a cancelled open-loop
+    /// request leaves its connect time and schedule lag, a failure its response time, a success
+    /// everything.
+    #[test]
+    fn each_metric_covers_what_the_catalogue_says() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let open_loop = |outcome: Outcome| {
+            let mut r = rec(0, outcome, 50);
+            r.intended = Some(t0);
+            r.start = t0 + ms(5);
+            r.end = t0 + ms(50);
+            r.connect = Some(ms(2));
+            r.headers = Some(t0 + ms(6));
+            r.first_event = Some(t0 + ms(7));
+            r.first_token = Some(t0 + ms(8));
+            r.last_token = Some(t0 + ms(50));
+            r
+        };
+        let failure = Outcome::Failure(crate::metrics::Failure::new(FailureKind::HttpStatus, "x"));
+        let cases = [
+            (Outcome::Cancelled, "cancelled"),
+            (failure, "failure"),
+            (Outcome::Success, "success"),
+        ];
+        for (outcome, what) in cases {
+            let mut s = NameStats::default();
+            s.record(&open_loop(outcome.clone()), &[3, 4], 1, 2, true);
+            for id in MetricId::ALL {
+                let covered = id.def().covers.records(&outcome);
+                let expected = match id {
+                    _ if !covered => 0,
+                    MetricId::Itl => 2,
+                    _ => 1,
+                };
+                assert_eq!(s.metric(id).count(), expected, "{what}: {}", id.key());
+            }
+        }
+        let mut s = NameStats::default();
+        s.record(&open_loop(Outcome::Success), &[], 1, 2, true);
+        assert_eq!(s.metric(MetricId::ScheduleLag).max(), Some(5_000));
+        assert_eq!(s.metric(MetricId::TtftIntended).max(), Some(8_000));
+        assert_eq!(s.metric(MetricId::Ttft).max(), Some(3_000));
+        assert_eq!(s.metric(MetricId::E2eIntended).max(), Some(50_000));
+        // 3 tokens in 45 ms: 66.7 tokens/s, in thousandths.
+        assert_eq!(s.metric(MetricId::OutputTps).max(), Some(66_667));
+    }
+
     #[test]
     fn merge_of_parts_equals_whole() {
         let mut whole = StatsSet::new(1);
