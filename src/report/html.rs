@@ -138,7 +138,7 @@ fn distributions(kinds: &[crate::metrics::RequestKind], stats: &StatsSet) -> Vec
             }
             Some(Distribution {
                 key: d.name,
-                title: format!("{}: {}", d.label, d.description),
+                title: format!("{} — {}", d.label, d.description),
                 unit: d.unit.display(),
                 series,
             })
