@@ -11,8 +11,9 @@ use crate::metrics::{
 use rmpv::Value;
 
 /// Most request kinds (rows) one test keeps. gsai-load's workloads have a few; Locust users
-/// keep theirs to tens. Each row costs up to ~2 MB of histograms, so a peer inventing names
-/// must not add rows without end: rows and failures of kinds beyond this are dropped.
+/// keep theirs to tens. Each row costs up to ~3.3 MB of histograms (one per catalogue metric,
+/// ~254 KB each at the widest range a peer may claim), so a peer inventing names must not add
+/// rows without end: rows and failures of kinds beyond this are dropped.
 pub const MAX_REQUEST_KINDS: usize = 64;
 /// Longest method or name kept for a row (longer ones are cut, at a character boundary).
 pub const MAX_KIND_NAME_BYTES: usize = 512;
