@@ -241,17 +241,14 @@
     { label: "Cancelled", get: function (x) { return num(x.cancelled, 0); } },
   ], reqRows, function (x) { return x.total ? "total" : ""; }));
 
-  add(root, h("h2", { text: "LLM metrics (successful requests, Aggregated)" }));
-  var llm = [
-    ["TTFB (ms)", "ttfb_ms", "time to response headers"],
-    ["TTFT (ms)", "ttft_ms", "time to first token"],
-    ["TPOT (ms)", "tpot_ms", "time per output token after the first"],
-    ["ITL (ms)", "itl_ms", "every gap between token events"],
-    ["E2E (ms)", "e2e_ms", "end-to-end latency"],
-    ["Output tokens", "output_tokens", "per request"],
-    ["Output tokens/s", "output_tokens_per_s", "per request: tokens / E2E"],
-    ["Connect (ms)", "connect_ms", "new connections"],
-  ].filter(function (row) { return m[row[1]]; });
+  add(root, h("h2", { text: "Metrics (Aggregated)" }));
+  // Every metric of the catalogue (data.catalogue, in report order): [label, summary key, note];
+  // the open loop's only when they have samples.
+  var llm = (data.catalogue || []).filter(function (c) {
+    return m[c.summary_key] && (!c.open_loop_only || m[c.summary_key].count > 0);
+  }).map(function (c) {
+    return [c.label + (c.unit === "tokens" ? "" : " (" + c.unit + ")"), c.summary_key, c.description + " (" + c.covers + ")"];
+  });
   function stat(key) {
     return function (row) { var v = m[row[1]]; return v.count > 0 ? num(v[key], v[key] >= 100 ? 0 : 2) : null; };
   }

@@ -196,14 +196,15 @@ async fn measure(name: &'static str, mock: &MockProcess, plan: Plan) -> anyhow::
         .saturating_sub(events_before);
     let total = result.stats.total();
     let span = total.span_s().max(1e-9);
+    let ttft = total.metric(crate::metrics::MetricId::Ttft);
     Ok(Figures {
         name,
         rps: total.requests as f64 / span,
         events_per_s: events as f64 / span,
         cpu_pct: cpu / result.duration_s.max(1e-9) * 100.0,
         peak_rss_mib: peak_rss_mib(),
-        ttft_p50_ms: total.ttft_us.quantile(0.5).unwrap_or(0) as f64 / 1000.0,
-        ttft_p99_ms: total.ttft_us.quantile(0.99).unwrap_or(0) as f64 / 1000.0,
+        ttft_p50_ms: ttft.quantile(0.5).unwrap_or(0) as f64 / 1000.0,
+        ttft_p99_ms: ttft.quantile(0.99).unwrap_or(0) as f64 / 1000.0,
         failures: total.failures,
         requests: total.requests,
     })

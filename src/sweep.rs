@@ -187,8 +187,8 @@ pub async fn step(base: &Plan, rate: f64, spec: &SweepSpec) -> Result<Step, Engi
         achieved_rps: t.requests as f64 / secs,
         goodput: t.good as f64 / secs,
         good_fraction,
-        ttft_p95_ms: q(&t.ttft_us),
-        tpot_p95_ms: q(&t.tpot_us),
+        ttft_p95_ms: q(t.metric(crate::metrics::MetricId::Ttft)),
+        tpot_p95_ms: q(t.metric(crate::metrics::MetricId::Tpot)),
         failures: t.failures,
         passed: arrivals > 0 && good_fraction >= spec.attainment,
     })

@@ -6,7 +6,7 @@
 use super::locust_stats::{read_report, report_data, KindIndex, WorkerFigures};
 use super::protocol::{Message, ToMaster, ToWorker};
 use super::zmtp::{self, MAX_MESSAGE_BYTES};
-use crate::metrics::{RequestKind, StatsSet};
+use crate::metrics::{MetricId, RequestKind, StatsSet};
 use proptest::prelude::*;
 use rmpv::Value;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -105,10 +105,9 @@ fn corpus() -> Vec<Vec<u8>> {
         row.failures = 1;
         for v in 0..40u64 {
             let us = 1_000 + v * 7_919 * (i as u64 + 1);
-            row.response_time_us.record(us);
-            row.ttft_us.record(us / 3);
-            row.itl_us.record(us / 50);
-            row.output_tokens.record(v);
+            for id in MetricId::ALL {
+                row.metric_mut(id).record(us / (id.index() as u64 + 1));
+            }
         }
     }
     let kinds = vec![

@@ -1,7 +1,8 @@
 //! Statistics on the wire: a [`StatsSet`] delta as the `data` of Locust's `stats` message
 //! (stats entries, Aggregated total, errors, with Locust's rounding and integer keys), plus the
-//! exact version in a `"gsai"` key (HDR histograms, V2-serialized, as msgpack bin). The master
-//! reads them back in [`super::stats_read`].
+//! exact version in a `"gsai"` key (every metric of the catalogue, [`crate::metrics::MetricId`],
+//! as an HDR histogram, V2-serialized, as msgpack bin, under its key). The master reads them back
+//! in [`super::stats_read`].
 //!
 //! A stock Locust master reads the entries and ignores `"gsai"`; our master merges the
 //! histograms, so its percentiles are those of every request, never an average of workers'.
@@ -14,7 +15,7 @@ pub use super::stats_read::{
     read_report, KindIndex, ReadReport, StatsWireError, MAX_FAILURE_MESSAGE_BYTES,
     MAX_KIND_NAME_BYTES, MAX_REQUEST_KINDS,
 };
-use crate::metrics::{Metric, NameStats, RequestKind, StatsSet};
+use crate::metrics::{Metric, MetricId, NameStats, RequestKind, StatsSet};
 use rmpv::Value;
 use std::collections::BTreeMap;
 
@@ -73,7 +74,7 @@ fn unix_s(us: u64) -> Value {
 
 /// One Locust stats entry (`StatsEntry.serialize()`), keys in Locust's order.
 pub fn entry(kind: &RequestKind, row: &NameStats, per_sec: &PerSecond, now_unix_s: f64) -> Value {
-    let rt = &row.response_time_us;
+    let rt = row.metric(MetricId::ResponseTime);
     let start = if row.first_start_unix_us == 0 {
         Value::F64(now_unix_s)
     } else {
@@ -192,36 +193,6 @@ pub fn report_data(
     map(data)
 }
 
-/// The metrics of a row by wire name.
-fn named_metrics(r: &NameStats) -> [(&'static str, &Metric); 9] {
-    [
-        ("response_time_us", &r.response_time_us),
-        ("connect_us", &r.connect_us),
-        ("ttfb_us", &r.ttfb_us),
-        ("ttfe_us", &r.ttfe_us),
-        ("ttft_us", &r.ttft_us),
-        ("e2e_us", &r.e2e_us),
-        ("tpot_us", &r.tpot_us),
-        ("itl_us", &r.itl_us),
-        ("output_tokens", &r.output_tokens),
-    ]
-}
-
-pub(super) fn metric_mut<'a>(r: &'a mut NameStats, name: &str) -> Option<&'a mut Metric> {
-    Some(match name {
-        "response_time_us" => &mut r.response_time_us,
-        "connect_us" => &mut r.connect_us,
-        "ttfb_us" => &mut r.ttfb_us,
-        "ttfe_us" => &mut r.ttfe_us,
-        "ttft_us" => &mut r.ttft_us,
-        "e2e_us" => &mut r.e2e_us,
-        "tpot_us" => &mut r.tpot_us,
-        "itl_us" => &mut r.itl_us,
-        "output_tokens" => &mut r.output_tokens,
-        _ => return None,
-    })
-}
-
 /// The exact extension: rows with every metric's histogram, and the failures table.
 pub fn encode_exact(kinds: &[RequestKind], delta: &StatsSet, in_flight: u64) -> Value {
     let rows = delta
@@ -230,10 +201,12 @@ pub fn encode_exact(kinds: &[RequestKind], delta: &StatsSet, in_flight: u64) -> 
         .zip(kinds)
         .filter(|(r, _)| !r.is_empty())
         .map(|(r, k)| {
-            let metrics = named_metrics(r)
-                .into_iter()
+            // Every catalogue metric, under its key; a reader skips keys it does not know and
+            // reads a missing one as empty, so either side may know more metrics.
+            let metrics = r
+                .metrics()
                 .filter(|(_, m)| m.count() > 0)
-                .map(|(n, m)| (Value::from(n), encode_metric(m)))
+                .map(|(id, m)| (Value::from(id.key()), encode_metric(m)))
                 .collect();
             map(vec![
                 ("method", Value::from(k.method.as_str())),
@@ -241,6 +214,8 @@ pub fn encode_exact(kinds: &[RequestKind], delta: &StatsSet, in_flight: u64) -> 
                 ("requests", Value::from(r.requests)),
                 ("failures", Value::from(r.failures)),
                 ("cancelled", Value::from(r.cancelled)),
+                ("dropped", Value::from(r.dropped)),
+                ("warmup", Value::from(r.warmup)),
                 ("good", Value::from(r.good)),
                 ("content_bytes", Value::from(r.content_bytes)),
                 (

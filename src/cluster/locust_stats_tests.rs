@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::cluster::protocol::{get, Message};
-use crate::metrics::{FailureEntry, FailureKey};
+use crate::metrics::{FailureEntry, FailureKey, MetricId};
 use crate::metrics::{Outcome, RequestRecord, TokenSource};
 use std::time::{Duration, Instant};
 
@@ -41,7 +41,7 @@ fn stats_report_matches_locust_bytes() {
         ..NameStats::default()
     };
     for us in [12_250, 150_250, 1_234_750, 20_000_500] {
-        row.response_time_us.record(us);
+        row.metric_mut(MetricId::ResponseTime).record(us);
     }
     let mut delta = StatsSet::new(1);
     delta.rows[0] = row;
@@ -94,8 +94,8 @@ fn stats_report_matches_locust_bytes() {
     assert_eq!(r.user_count, 7);
     let t = r.delta.total();
     assert_eq!((t.requests, t.failures, t.content_bytes), (4, 2, 1000));
-    assert_eq!(t.response_time_us.count(), 4);
-    assert_eq!(t.response_time_us.sum(), 21_397_750);
+    assert_eq!(t.metric(MetricId::ResponseTime).count(), 4);
+    assert_eq!(t.metric(MetricId::ResponseTime).sum(), 21_397_750);
     assert_eq!(r.delta.failures.values().map(|e| e.count).sum::<u64>(), 2);
     assert_eq!(index.kinds(), &[kind()]);
 }
@@ -112,6 +112,11 @@ fn record(set: &mut StatsSet, i: u64) {
     };
     let e2e = Duration::from_micros(20_000 + (i * 7919) % 900_000);
     let mut r = RequestRecord::bare(0, t0, t0 + e2e, outcome);
+    // Half the requests are open-loop arrivals that started a little late.
+    if i.is_multiple_of(2) {
+        r.intended = Some(t0);
+        r.start = t0 + Duration::from_micros(i % 700);
+    }
     r.connect = i
         .is_multiple_of(5)
         .then_some(Duration::from_micros(300 + i));
@@ -187,23 +192,92 @@ fn shipped_histograms_merge_to_the_same_percentiles_as_a_direct_merge() {
         (a.requests, a.failures, a.cancelled, a.good, a.content_bytes),
         (b.requests, b.failures, b.cancelled, b.good, b.content_bytes)
     );
+    assert_eq!((a.dropped, a.warmup), (b.dropped, b.warmup));
     assert_eq!(a.token_sources, b.token_sources);
     assert_eq!(
         (a.first_start_unix_us, a.last_end_unix_us),
         (b.first_start_unix_us, b.last_end_unix_us)
     );
-    for ((name, ma), (_, mb)) in named_metrics(&a).into_iter().zip(named_metrics(&b)) {
-        same_metric(ma, mb, name);
+    // Every catalogue metric travels, the open loop's too.
+    for (id, mb) in b.metrics() {
+        assert!(mb.count() > 0, "the fixture records {}", id.key());
+        same_metric(a.metric(id), mb, id.key());
     }
     assert_eq!(merged.failures, direct.failures);
     // The TTFT p99 is that of all requests, not an average of the workers' p99s.
     let avg_p99: f64 = parts
         .iter()
-        .map(|p| p.total().ttft_us.quantile(0.99).unwrap() as f64)
+        .map(|p| p.total().metric(MetricId::Ttft).quantile(0.99).unwrap() as f64)
         .sum::<f64>()
         / 3.0;
-    assert_eq!(a.ttft_us.quantile(0.99), b.ttft_us.quantile(0.99));
-    assert_ne!(a.ttft_us.quantile(0.99).unwrap() as f64, avg_p99);
+    let p99 = |s: &NameStats| s.metric(MetricId::Ttft).quantile(0.99);
+    assert_eq!(p99(&a), p99(&b));
+    assert_ne!(p99(&a).unwrap() as f64, avg_p99);
+}
+
+/// Open-loop counts travel too, and a report from a peer that knows other metrics reads: an
+/// unknown key is skipped, a missing one is an empty metric.
+#[test]
+fn unknown_metric_keys_are_skipped_and_missing_ones_are_empty() {
+    let mut set = StatsSet::new(1);
+    for i in 0..20 {
+        record(&mut set, i);
+    }
+    set.rows[0].dropped = 7;
+    set.rows[0].warmup = 3;
+    let mut data = report_data(
+        &[kind()],
+        &set,
+        &[PerSecond::new()],
+        &WorkerFigures::default(),
+        1.0,
+        true,
+    );
+    // Keep only TTFT and add a metric from the future.
+    let Value::Map(top) = &mut data else {
+        unreachable!()
+    };
+    let gsai = top
+        .iter_mut()
+        .find(|(k, _)| k.as_str() == Some("gsai"))
+        .unwrap();
+    let Value::Map(g) = &mut gsai.1 else {
+        unreachable!()
+    };
+    let rows = g
+        .iter_mut()
+        .find(|(k, _)| k.as_str() == Some("rows"))
+        .unwrap();
+    let Value::Array(rows) = &mut rows.1 else {
+        unreachable!()
+    };
+    let Value::Map(row) = &mut rows[0] else {
+        unreachable!()
+    };
+    let metrics = row
+        .iter_mut()
+        .find(|(k, _)| k.as_str() == Some("metrics"))
+        .unwrap();
+    let Value::Map(ms) = &mut metrics.1 else {
+        unreachable!()
+    };
+    let ttft = ms
+        .iter()
+        .find(|(k, _)| k.as_str() == Some("ttft_us"))
+        .unwrap()
+        .clone();
+    *ms = vec![(Value::from("queue_us"), ttft.1.clone()), ttft];
+    let r = read_report(&data, &mut KindIndex::new(vec![kind()])).unwrap();
+    let t = r.delta.total();
+    assert_eq!((t.requests, t.dropped, t.warmup), (20, 7, 3));
+    same_metric(
+        t.metric(MetricId::Ttft),
+        set.total().metric(MetricId::Ttft),
+        "ttft_us",
+    );
+    for id in MetricId::ALL.into_iter().filter(|id| *id != MetricId::Ttft) {
+        assert_eq!(t.metric(id).count(), 0, "{}", id.key());
+    }
 }
 
 #[test]

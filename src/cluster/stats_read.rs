@@ -4,24 +4,26 @@
 //! lengths, rows and metrics per report, histogram ranges (see [`super::hdr_wire`]).
 
 use super::hdr_wire::{decode_metric, HdrWireError, MAX_HISTOGRAM_VALUE};
-use super::locust_stats::metric_mut;
 use super::protocol::{as_f64, as_u64, get, GSAI_PROTOCOL};
 use crate::metrics::{
-    FailureEntry, FailureKey, FailureKind, Metric, NameStats, RequestKind, StatsSet,
+    FailureEntry, FailureKey, FailureKind, Metric, MetricId, NameStats, RequestKind, StatsSet,
 };
 use rmpv::Value;
 
 /// Most request kinds (rows) one test keeps. gsai-load's workloads have a few; Locust users
-/// keep theirs to tens. Each row costs up to ~2 MB of histograms, so a peer inventing names
-/// must not add rows without end: rows and failures of kinds beyond this are dropped.
+/// keep theirs to tens. Each row costs up to ~3.3 MB of histograms (one per catalogue metric,
+/// ~254 KB each at the widest range a peer may claim), so a peer inventing names must not add
+/// rows without end: rows and failures of kinds beyond this are dropped.
 pub const MAX_REQUEST_KINDS: usize = 64;
 /// Longest method or name kept for a row (longer ones are cut, at a character boundary).
 pub const MAX_KIND_NAME_BYTES: usize = 512;
 /// Longest failure message kept (longer ones are cut).
 pub const MAX_FAILURE_MESSAGE_BYTES: usize = 4096;
-/// Most entries read from one metrics map of a row; the known metrics are fewer, and each is
-/// read once, so a map repeating one metric cannot make us decode it again and again.
+/// Most entries read from one metrics map of a row; the known metrics (the catalogue) are fewer,
+/// with room for a later version's, and each is read once, so a map repeating one metric cannot
+/// make us decode it again and again.
 const MAX_METRICS_PER_ROW: usize = 32;
+const _: () = assert!(MetricId::COUNT <= MAX_METRICS_PER_ROW);
 
 /// Why a stats report cannot be read.
 #[derive(Debug, thiserror::Error)]
@@ -162,7 +164,7 @@ fn decode_exact(
         .ok_or_else(|| shape("gsai.rows"))?;
     if rows.len() > MAX_REQUEST_KINDS {
         // One row per kind: more rows than a test may have kinds is not a real report, and
-        // each row may hold nine histograms to decode.
+        // each row may hold a histogram per catalogue metric to decode.
         return Err(shape(format!(
             "{} rows (at most {MAX_REQUEST_KINDS})",
             rows.len()
@@ -178,6 +180,8 @@ fn decode_exact(
             requests: n("requests"),
             failures: n("failures"),
             cancelled: n("cancelled"),
+            dropped: n("dropped"),
+            warmup: n("warmup"),
             good: n("good"),
             content_bytes: n("content_bytes"),
             first_start_unix_us: n("first_start_unix_us"),
@@ -195,16 +199,15 @@ fn decode_exact(
                 "a row with more than {MAX_METRICS_PER_ROW} metrics"
             )));
         }
-        let mut seen = Vec::new();
+        let mut seen = [false; MetricId::COUNT];
         for (name, m) in metrics.into_iter().flatten() {
             // Metrics added by a later minor version are skipped, not fatal; a repeated one
-            // is read once.
-            let Some(name) = name.as_str().filter(|n| !seen.contains(n)) else {
+            // is read once; one a peer does not send stays empty.
+            let Some(id) = name.as_str().and_then(MetricId::from_key) else {
                 continue;
             };
-            if let Some(slot) = metric_mut(&mut row, name) {
-                seen.push(name);
-                *slot = decode_metric(m)?;
+            if !std::mem::replace(&mut seen[id.index()], true) {
+                *row.metric_mut(id) = decode_metric(m)?;
             }
         }
         row_at(&mut set, i).merge(&row);
@@ -289,20 +292,20 @@ fn from_entries(
                 }
             }
         }
-        let row = NameStats {
+        let mut row = NameStats {
             requests: n("num_requests"),
             failures: n("num_failures"),
             content_bytes: n("total_content_length"),
-            response_time_us: Metric::from_parts(
-                hist,
-                us(f("total_response_time").unwrap_or(0.0)),
-                us(f("min_response_time").unwrap_or(0.0)),
-                us(f("max_response_time").unwrap_or(0.0)),
-            ),
             first_start_unix_us: f("start_time").map_or(0, |s| (s * 1e6) as u64),
             last_end_unix_us: f("last_request_timestamp").map_or(0, |s| (s * 1e6) as u64),
             ..NameStats::default()
         };
+        *row.metric_mut(MetricId::ResponseTime) = Metric::from_parts(
+            hist,
+            us(f("total_response_time").unwrap_or(0.0)),
+            us(f("min_response_time").unwrap_or(0.0)),
+            us(f("max_response_time").unwrap_or(0.0)),
+        );
         row_at(&mut set, i).merge(&row);
     }
     for (_, err) in get(data, "errors")

@@ -2,9 +2,11 @@
 //! environment and `.env`, and the same plan that goes into reports (with the token redacted).
 
 pub mod dotenv;
+pub mod expr;
 pub mod limits;
 pub mod origin;
 pub mod schedule;
+pub mod slo;
 
 pub use origin::{Origin, TokenScope, TokenWithheld};
 pub use schedule::{Arrival, Stages};
@@ -262,7 +264,7 @@ pub struct Plan {
     pub scenario: Option<Scenario>,
     /// Per-request SLOs (`--slo`): a success that meets all of them is "good" (goodput).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub slo: Vec<crate::criteria::slo::SloRule>,
+    pub slo: Vec<slo::SloRule>,
     /// `Accept-Encoding` sent with each request (`--accept-encoding`); empty sends none.
     #[serde(default = "default_accept_encoding")]
     pub accept_encoding: String,

@@ -3,71 +3,23 @@
 //! `--threshold-abort`, on the running figures once a second.
 //!
 //! Grammar: `METRIC[.STAT] OP NUMBER[UNIT]`, whitespace ignored.
-//! - Latency metrics `ttfb`, `ttft`, `tpot`, `itl`, `e2e`, `response_time` need a statistic:
-//!   `p50`, `p90`, `p95`, `p99` (any `pNN[.N]`), `min`, `max`, `mean` (or `avg`); units `ms`
-//!   (the default), `s`, `us`.
+//! - Every metric of the catalogue ([`MetricId`]: `ttfb`, `ttft`, `tpot`, `itl`, `e2e`,
+//!   `response_time`, `connect`, `ttfe`, `schedule_lag`, `ttft_intended`, `e2e_intended`,
+//!   `output_tokens`, `output_tps`) needs a statistic: `p50`, `p90`, `p95`, `p99` (any `pNN[.N]`),
+//!   `min`, `max`, `mean` (or `avg`). Times take units `ms` (the default), `s`, `us`; token
+//!   counts and `output_tps` (tokens/s per request) take plain numbers.
 //! - `fail_rate` and `good_fraction` are ratios: `1%` or `0.01`.
 //! - `rps`, `goodput` (requests/s), `output_tokens_per_s` (tokens/s), `requests`, `failures`
 //!   (counts) take plain numbers.
 //! - Operators `<`, `<=`, `>`, `>=`, `==`.
 
 use super::{number_and_unit, split, time_ms, CmpOp};
-use crate::metrics::{Metric, NameStats};
+use crate::metrics::{MetricId, NameStats, Unit};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-/// A latency distribution a threshold can read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Latency {
-    /// Time to first byte.
-    Ttfb,
-    /// Time to first token.
-    Ttft,
-    /// Time per output token.
-    Tpot,
-    /// Inter-token latency (every gap, pooled).
-    Itl,
-    /// End-to-end latency of successful requests.
-    E2e,
-    /// Locust's response time (every finished request).
-    ResponseTime,
-}
-
-impl Latency {
-    const ALL: [Latency; 6] = [
-        Latency::Ttfb,
-        Latency::Ttft,
-        Latency::Tpot,
-        Latency::Itl,
-        Latency::E2e,
-        Latency::ResponseTime,
-    ];
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Latency::Ttfb => "ttfb",
-            Latency::Ttft => "ttft",
-            Latency::Tpot => "tpot",
-            Latency::Itl => "itl",
-            Latency::E2e => "e2e",
-            Latency::ResponseTime => "response_time",
-        }
-    }
-
-    fn metric(self, s: &NameStats) -> &Metric {
-        match self {
-            Latency::Ttfb => &s.ttfb_us,
-            Latency::Ttft => &s.ttft_us,
-            Latency::Tpot => &s.tpot_us,
-            Latency::Itl => &s.itl_us,
-            Latency::E2e => &s.e2e_us,
-            Latency::ResponseTime => &s.response_time_us,
-        }
-    }
-}
-
-/// A statistic of a latency distribution.
+/// A statistic of a metric's distribution.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Stat {
     /// Percentile, 0 < p ≤ 100.
@@ -83,8 +35,8 @@ pub enum Stat {
 /// What a threshold measures.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Measure {
-    /// A statistic of a latency distribution, in ms.
-    Latency(Latency, Stat),
+    /// A statistic of a catalogue metric, in its display unit (ms for times).
+    Metric(MetricId, Stat),
     /// Failed / finished requests, in %.
     FailRate,
     /// Finished requests per second.
@@ -115,7 +67,7 @@ impl Measure {
     /// Unit of the measured value and the limit, as shown in reports.
     pub fn unit(self) -> &'static str {
         match self {
-            Measure::Latency(..) => "ms",
+            Measure::Metric(m, _) => m.def().unit.display(),
             Measure::FailRate | Measure::GoodFraction => "%",
             Measure::Rps | Measure::Goodput => "req/s",
             Measure::OutputTokensPerS => "tok/s",
@@ -126,14 +78,14 @@ impl Measure {
     /// Canonical name, e.g. `ttft.p95`, `fail_rate`.
     pub fn name(self) -> String {
         match self {
-            Measure::Latency(l, stat) => {
+            Measure::Metric(l, stat) => {
                 let stat = match stat {
                     Stat::Percentile(p) => format!("p{p}"),
                     Stat::Min => "min".into(),
                     Stat::Max => "max".into(),
                     Stat::Mean => "mean".into(),
                 };
-                format!("{}.{stat}", l.as_str())
+                format!("{}.{stat}", l.name())
             }
             other => SCALARS
                 .iter()
@@ -148,20 +100,20 @@ impl Measure {
         let per_s = |n: u64| (span > 0.0).then(|| n as f64 / span);
         let pct = |n: u64| (s.requests > 0).then(|| n as f64 * 100.0 / s.requests as f64);
         match self {
-            Measure::Latency(l, stat) => {
-                let m = l.metric(s);
-                let us = match stat {
+            Measure::Metric(id, stat) => {
+                let m = s.metric(id);
+                let v = match stat {
                     Stat::Percentile(p) => m.quantile(p / 100.0).map(|v| v as f64),
                     Stat::Min => m.min().map(|v| v as f64),
                     Stat::Max => m.max().map(|v| v as f64),
                     Stat::Mean => m.mean(),
                 };
-                us.map(|v| v / 1000.0)
+                v.map(|v| v / id.def().unit.display_scale())
             }
             Measure::FailRate => pct(s.failures),
             Measure::GoodFraction => pct(s.good),
             Measure::Rps => per_s(s.requests),
-            Measure::OutputTokensPerS => per_s(s.output_tokens.sum()),
+            Measure::OutputTokensPerS => per_s(s.metric(MetricId::OutputTokens).sum()),
             Measure::Goodput => per_s(s.good),
             Measure::Requests => Some(s.requests as f64),
             Measure::Failures => Some(s.failures as f64),
@@ -184,7 +136,7 @@ pub struct Threshold {
 
 /// Why a `--threshold` expression was refused (a usage error: exit status 2).
 #[derive(Debug, thiserror::Error)]
-#[error("--threshold '{input}': {reason} (expected e.g. 'ttft.p95<800ms', 'fail_rate<1%' or 'rps>20'; metrics: ttfb, ttft, tpot, itl, e2e, response_time with .p50/.p90/.p95/.p99/.min/.max/.mean, and fail_rate, rps, output_tokens_per_s, goodput, good_fraction, requests, failures)")]
+#[error("--threshold '{input}': {reason} (expected e.g. 'ttft.p95<800ms', 'fail_rate<1%' or 'rps>20'; metrics: {} with .p50/.p90/.p95/.p99/.min/.max/.mean, and fail_rate, rps, output_tokens_per_s, goodput, good_fraction, requests, failures)", MetricId::names())]
 pub struct ThresholdError {
     input: String,
     reason: String,
@@ -214,11 +166,11 @@ fn parse_measure(name: &str) -> Result<Measure, String> {
         Some((m, s)) => (m, Some(s)),
         None => (name, None),
     };
-    if let Some(l) = Latency::ALL.into_iter().find(|l| l.as_str() == metric) {
+    if let Some(id) = MetricId::parse(metric) {
         let stat = stat.ok_or_else(|| {
             format!("'{metric}' needs a statistic, e.g. {metric}.p95 or {metric}.mean")
         })?;
-        return Ok(Measure::Latency(l, parse_stat(stat)?));
+        return Ok(Measure::Metric(id, parse_stat(stat)?));
     }
     let (_, m) = SCALARS
         .iter()
@@ -235,7 +187,7 @@ fn parse_measure(name: &str) -> Result<Measure, String> {
 
 fn parse_limit(measure: Measure, value: &str) -> Result<f64, String> {
     match measure {
-        Measure::Latency(..) => time_ms(value),
+        Measure::Metric(id, _) if id.def().unit == Unit::Micros => time_ms(value),
         Measure::FailRate | Measure::GoodFraction => match number_and_unit(value)? {
             (n, "%") => Ok(n),
             (n, "") if n <= 1.0 => Ok(n * 100.0),

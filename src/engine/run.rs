@@ -391,7 +391,7 @@ pub(super) async fn run(
     let schedule_lag_p99_ms = plan.rate.and_then(|_| {
         let total = stats.total();
         total
-            .schedule_lag_us
+            .metric(crate::metrics::MetricId::ScheduleLag)
             .quantile(0.99)
             .map(|us| us as f64 / 1000.0)
     });

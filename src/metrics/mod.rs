@@ -6,7 +6,11 @@
 //! [`StatsSet`] delta that is merged into the run's cumulative set. Histograms are HDR, in
 //! microseconds (tokens for `output_tokens`), with 3 significant digits, merged with `add`;
 //! percentiles are computed only when a report asks.
+//!
+//! Which metrics a row holds, and what each means, is the [`catalogue`]: one definition per
+//! [`MetricId`] that every writer, criterion and the master/worker wire iterate.
 
+pub mod catalogue;
 pub mod clock;
 mod failure;
 mod metric;
@@ -15,6 +19,7 @@ mod shards;
 mod stats;
 mod timeline;
 
+pub use catalogue::{Better, Covers, MetricDef, MetricId, Unit};
 pub use failure::{Failure, FailureKind};
 pub use metric::{Metric, MetricSummary};
 pub use record::{Outcome, RequestRecord, TokenSource};

@@ -1,6 +1,6 @@
 //! Statistics per request kind (a stats row) and the failures table, mergeable with `merge`.
 
-use super::{FailureKind, Metric, Outcome, RequestRecord, TokenSource};
+use super::{FailureKind, Metric, MetricId, Outcome, RequestRecord, TokenSource};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -15,8 +15,9 @@ pub struct RequestKind {
 
 /// Everything measured for one request kind.
 ///
-/// Locust's figures (`requests`, `failures`, `response_time_us`) cover every finished request;
+/// Locust's figures (`requests`, `failures`, the response time) cover every finished request;
 /// the LLM metrics cover successful requests only, so that fast failures do not flatter them.
+/// Which requests each metric covers is in its [`crate::metrics::MetricDef`].
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct NameStats {
     /// Finished requests: successes plus failures (Locust's "Request Count").
@@ -31,45 +32,16 @@ pub struct NameStats {
     pub warmup: u64,
     /// Successful requests that met every SLO (equals successes when no SLO is set).
     pub good: u64,
-    /// Locust's response time (E2E of every finished request), µs.
-    pub response_time_us: Metric,
     /// Response bytes of every finished request.
     pub content_bytes: u64,
-    /// New-connection setup time, µs (requests that opened a connection).
-    pub connect_us: Metric,
-    /// Time to first byte (headers), µs.
-    pub ttfb_us: Metric,
-    /// Time to first SSE event, µs.
-    pub ttfe_us: Metric,
-    /// Time to first token, µs.
-    pub ttft_us: Metric,
-    /// End-to-end latency of successful requests, µs.
-    pub e2e_us: Metric,
-    /// Time per output token after the first, µs (requests with ≥ 2 tokens).
-    pub tpot_us: Metric,
-    /// Every gap between consecutive token-bearing events, pooled, µs.
-    pub itl_us: Metric,
-    /// Output tokens per request.
-    pub output_tokens: Metric,
-    /// Per-request output speed: output tokens / E2E seconds, in thousandths of a token per
-    /// second (HDR keeps integers; milli-units keep 3 significant digits for slow streams).
-    pub output_tps_milli: Metric,
-    /// Open loop: actual − intended start, µs (every started request).
-    pub schedule_lag_us: Metric,
-    /// Open loop: TTFT from the intended start (free of coordinated omission), µs.
-    pub ttft_intended_us: Metric,
-    /// Open loop: E2E from the intended start, µs.
-    pub e2e_intended_us: Metric,
+    /// Every catalogue metric, indexed by [`MetricId::index`] (see [`NameStats::metric`]).
+    pub metrics: [Metric; MetricId::COUNT],
     /// Number of requests whose token count came from each [`TokenSource`] (by `index()`).
     pub token_sources: [u64; 3],
     /// Earliest request start, µs since the Unix epoch (0 = none yet).
     pub first_start_unix_us: u64,
     /// Latest request end, µs since the Unix epoch (0 = none yet).
     pub last_end_unix_us: u64,
-}
-
-fn micros(d: std::time::Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 impl NameStats {
@@ -83,11 +55,12 @@ impl NameStats {
         end_unix_us: u64,
         good: bool,
     ) {
-        if let Some(c) = rec.connect {
-            self.connect_us.record(micros(c));
-        }
-        if let Some(lag) = rec.schedule_lag() {
-            self.schedule_lag_us.record(micros(lag));
+        for id in MetricId::ALL {
+            if id.def().covers.records(&rec.outcome) {
+                if let Some(v) = id.sample(rec) {
+                    self.metrics[id.index()].record(v);
+                }
+            }
         }
         match &rec.outcome {
             Outcome::Cancelled => {
@@ -98,7 +71,6 @@ impl NameStats {
             Outcome::Success => {}
         }
         self.requests += 1;
-        self.response_time_us.record(micros(rec.e2e()));
         self.content_bytes += rec.content_bytes;
         if self.first_start_unix_us == 0 || start_unix_us < self.first_start_unix_us {
             self.first_start_unix_us = start_unix_us;
@@ -110,40 +82,29 @@ impl NameStats {
         if good {
             self.good += 1;
         }
-        self.e2e_us.record(micros(rec.e2e()));
-        if let Some(t) = rec.ttfb() {
-            self.ttfb_us.record(micros(t));
-        }
-        if let Some(t) = rec.first_event {
-            self.ttfe_us
-                .record(micros(t.saturating_duration_since(rec.start)));
-        }
-        if let Some(t) = rec.ttft() {
-            self.ttft_us.record(micros(t));
-        }
-        if let Some(intended) = rec.intended {
-            self.e2e_intended_us
-                .record(micros(rec.end.saturating_duration_since(intended)));
-            if let Some(t) = rec.first_token {
-                self.ttft_intended_us
-                    .record(micros(t.saturating_duration_since(intended)));
-            }
-        }
-        if let Some(t) = rec.tpot() {
-            self.tpot_us.record(micros(t));
-        }
+        // ITL is the one metric with many samples per request: the client's list of gaps.
+        let itl = &mut self.metrics[MetricId::Itl.index()];
         for &gap in itl_us {
-            self.itl_us.record(u64::from(gap));
+            itl.record(u64::from(gap));
         }
-        if let Some((tokens, source)) = rec.output_tokens {
-            self.output_tokens.record(tokens);
+        if let Some((_, source)) = rec.output_tokens {
             self.token_sources[source.index()] += 1;
-            let e2e_s = rec.e2e().as_secs_f64();
-            if e2e_s > 0.0 {
-                self.output_tps_milli
-                    .record((tokens as f64 * 1000.0 / e2e_s).round() as u64);
-            }
         }
+    }
+
+    /// One metric.
+    pub fn metric(&self, id: MetricId) -> &Metric {
+        &self.metrics[id.index()]
+    }
+
+    /// One metric, to change.
+    pub fn metric_mut(&mut self, id: MetricId) -> &mut Metric {
+        &mut self.metrics[id.index()]
+    }
+
+    /// Every metric with its id, in catalogue order.
+    pub fn metrics(&self) -> impl Iterator<Item = (MetricId, &Metric)> + '_ {
+        MetricId::ALL.into_iter().zip(self.metrics.iter())
     }
 
     /// Adds `other` into `self`.
@@ -157,7 +118,7 @@ impl NameStats {
         self.warmup = self.warmup.saturating_add(other.warmup);
         self.good = self.good.saturating_add(other.good);
         self.content_bytes = self.content_bytes.saturating_add(other.content_bytes);
-        for (a, b) in self.metrics_mut().into_iter().zip(other.metrics()) {
+        for (a, b) in self.metrics.iter_mut().zip(&other.metrics) {
             a.add(b);
         }
         for (a, b) in self.token_sources.iter_mut().zip(other.token_sources) {
@@ -172,45 +133,9 @@ impl NameStats {
         self.last_end_unix_us = self.last_end_unix_us.max(other.last_end_unix_us);
     }
 
-    fn metrics(&self) -> [&Metric; 13] {
-        [
-            &self.response_time_us,
-            &self.connect_us,
-            &self.ttfb_us,
-            &self.ttfe_us,
-            &self.ttft_us,
-            &self.e2e_us,
-            &self.tpot_us,
-            &self.itl_us,
-            &self.output_tokens,
-            &self.output_tps_milli,
-            &self.schedule_lag_us,
-            &self.ttft_intended_us,
-            &self.e2e_intended_us,
-        ]
-    }
-
-    fn metrics_mut(&mut self) -> [&mut Metric; 13] {
-        [
-            &mut self.response_time_us,
-            &mut self.connect_us,
-            &mut self.ttfb_us,
-            &mut self.ttfe_us,
-            &mut self.ttft_us,
-            &mut self.e2e_us,
-            &mut self.tpot_us,
-            &mut self.itl_us,
-            &mut self.output_tokens,
-            &mut self.output_tps_milli,
-            &mut self.schedule_lag_us,
-            &mut self.ttft_intended_us,
-            &mut self.e2e_intended_us,
-        ]
-    }
-
     /// Forgets every sample, keeping allocated buckets.
     pub fn clear(&mut self) {
-        for m in self.metrics_mut() {
+        for m in &mut self.metrics {
             m.clear();
         }
         let NameStats {
@@ -253,8 +178,7 @@ impl NameStats {
             && self.cancelled == 0
             && self.dropped == 0
             && self.warmup == 0
-            && self.connect_us.count() == 0
-            && self.schedule_lag_us.count() == 0
+            && self.metrics.iter().all(|m| m.count() == 0)
     }
 
     /// Seconds between the first start and the last end (0 when fewer than one request).
@@ -466,13 +390,61 @@ mod tests {
         );
         let t = s.total();
         assert_eq!((t.requests, t.failures, t.cancelled, t.good), (3, 2, 1, 1));
-        assert_eq!(t.response_time_us.count(), 3);
-        assert_eq!(t.ttft_us.count(), 1);
-        assert_eq!(t.itl_us.count(), 2);
+        assert_eq!(t.metric(MetricId::ResponseTime).count(), 3);
+        assert_eq!(t.metric(MetricId::Ttft).count(), 1);
+        assert_eq!(t.metric(MetricId::Itl).count(), 2);
         assert_eq!(t.token_sources, [1, 0, 0]);
         assert_eq!(s.failures.len(), 2, "grouped per kind and message");
         assert_eq!(t.first_start_unix_us, 1_000_000);
         assert_eq!(t.last_end_unix_us, 3_030_000);
+    }
+
+    /// Each metric records the requests its catalogue entry covers: a cancelled open-loop
+    /// request leaves its connect time and schedule lag, a failure its response time, a success
+    /// everything.
+    #[test]
+    fn each_metric_covers_what_the_catalogue_says() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let open_loop = |outcome: Outcome| {
+            let mut r = rec(0, outcome, 50);
+            r.intended = Some(t0);
+            r.start = t0 + ms(5);
+            r.end = t0 + ms(50);
+            r.connect = Some(ms(2));
+            r.headers = Some(t0 + ms(6));
+            r.first_event = Some(t0 + ms(7));
+            r.first_token = Some(t0 + ms(8));
+            r.last_token = Some(t0 + ms(50));
+            r
+        };
+        let failure = Outcome::Failure(crate::metrics::Failure::new(FailureKind::HttpStatus, "x"));
+        let cases = [
+            (Outcome::Cancelled, "cancelled"),
+            (failure, "failure"),
+            (Outcome::Success, "success"),
+        ];
+        for (outcome, what) in cases {
+            let mut s = NameStats::default();
+            s.record(&open_loop(outcome.clone()), &[3, 4], 1, 2, true);
+            for id in MetricId::ALL {
+                let covered = id.def().covers.records(&outcome);
+                let expected = match id {
+                    _ if !covered => 0,
+                    MetricId::Itl => 2,
+                    _ => 1,
+                };
+                assert_eq!(s.metric(id).count(), expected, "{what}: {}", id.key());
+            }
+        }
+        let mut s = NameStats::default();
+        s.record(&open_loop(Outcome::Success), &[], 1, 2, true);
+        assert_eq!(s.metric(MetricId::ScheduleLag).max(), Some(5_000));
+        assert_eq!(s.metric(MetricId::TtftIntended).max(), Some(8_000));
+        assert_eq!(s.metric(MetricId::Ttft).max(), Some(3_000));
+        assert_eq!(s.metric(MetricId::E2eIntended).max(), Some(50_000));
+        // 3 tokens in 45 ms: 66.7 tokens/s, in thousandths.
+        assert_eq!(s.metric(MetricId::OutputTps).max(), Some(66_667));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The per-second timeline: one point per collector tick, with "current" percentiles taken over
 //! a sliding window of recent deltas (Locust shows current figures the same way).
 
-use super::{Metric, StatsSet};
+use super::{Metric, MetricId, StatsSet};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
@@ -84,7 +84,7 @@ impl Window {
 
     /// Adds a delta covering `seconds` of wall time.
     pub fn push(&mut self, delta: &StatsSet, seconds: f64) {
-        let total = delta.total();
+        let mut total = delta.total();
         if self.slots.len() == self.len {
             self.slots.pop_front();
         }
@@ -92,9 +92,9 @@ impl Window {
             seconds,
             requests: total.requests,
             failures: total.failures,
-            tokens: total.output_tokens.sum(),
-            response_time: total.response_time_us,
-            ttft: total.ttft_us,
+            tokens: total.metric(MetricId::OutputTokens).sum(),
+            response_time: std::mem::take(total.metric_mut(MetricId::ResponseTime)),
+            ttft: std::mem::take(total.metric_mut(MetricId::Ttft)),
         });
     }
 
@@ -109,9 +109,11 @@ impl Window {
         // Saturating: counts may come from a master's workers, whatever they claim.
         last.requests = last.requests.saturating_add(total.requests);
         last.failures = last.failures.saturating_add(total.failures);
-        last.tokens = last.tokens.saturating_add(total.output_tokens.sum());
-        last.response_time.add(&total.response_time_us);
-        last.ttft.add(&total.ttft_us);
+        last.tokens = last
+            .tokens
+            .saturating_add(total.metric(MetricId::OutputTokens).sum());
+        last.response_time.add(total.metric(MetricId::ResponseTime));
+        last.ttft.add(total.metric(MetricId::Ttft));
     }
 
     /// Forgets all deltas.

@@ -4,26 +4,18 @@
 //! the failure rate, counts as infinitely worse).
 
 use super::json::JsonResult;
-use crate::metrics::MetricSummary;
+use crate::metrics::{MetricId, MetricSummary};
 use comfy_table::{presets, CellAlignment, Table};
 use std::fmt::Write as _;
 
-/// Which direction is an improvement.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Better {
-    /// Lower is better (latencies, failure rate).
-    Lower,
-    /// Higher is better (throughput, goodput).
-    Higher,
-    /// Shown, not judged (e.g. the request count, which follows the run's length).
-    Neither,
-}
+/// Which direction is an improvement (the catalogue says it for each metric).
+pub use crate::metrics::Better;
 
 /// One compared metric.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Row {
     /// Label, e.g. `TTFT p95`.
-    pub label: &'static str,
+    pub label: String,
     /// Unit of the values.
     pub unit: &'static str,
     /// Value in run A (`None` when A measured nothing).
@@ -64,14 +56,11 @@ impl Row {
     }
 }
 
-fn latency(m: &MetricSummary, pick: fn(&MetricSummary) -> f64) -> Option<f64> {
-    (m.count > 0).then(|| pick(m))
-}
-
-/// The headline metrics of both runs.
+/// The headline figures of both runs, then the p50, p95 and p99 of every catalogue metric that
+/// either run measured.
 pub fn rows(a: &JsonResult, b: &JsonResult) -> Vec<Row> {
     type Get = fn(&JsonResult) -> Option<f64>;
-    let specs: [(&'static str, &'static str, Better, Get); 17] = [
+    let specs: [(&'static str, &'static str, Better, Get); 6] = [
         ("Requests", "", Better::Neither, |d| {
             Some(d.summary.requests as f64)
         }),
@@ -90,50 +79,36 @@ pub fn rows(a: &JsonResult, b: &JsonResult) -> Vec<Row> {
         ("Failure rate", "%", Better::Lower, |d| {
             (d.summary.requests > 0).then_some(d.summary.fail_ratio * 100.0)
         }),
-        ("TTFB p95", "ms", Better::Lower, |d| {
-            latency(&d.metrics.ttfb_ms, |m| m.p95)
-        }),
-        ("TTFT p50", "ms", Better::Lower, |d| {
-            latency(&d.metrics.ttft_ms, |m| m.p50)
-        }),
-        ("TTFT p95", "ms", Better::Lower, |d| {
-            latency(&d.metrics.ttft_ms, |m| m.p95)
-        }),
-        ("TTFT p99", "ms", Better::Lower, |d| {
-            latency(&d.metrics.ttft_ms, |m| m.p99)
-        }),
-        ("TPOT p50", "ms", Better::Lower, |d| {
-            latency(&d.metrics.tpot_ms, |m| m.p50)
-        }),
-        ("TPOT p95", "ms", Better::Lower, |d| {
-            latency(&d.metrics.tpot_ms, |m| m.p95)
-        }),
-        ("ITL p50", "ms", Better::Lower, |d| {
-            latency(&d.metrics.itl_ms, |m| m.p50)
-        }),
-        ("ITL p95", "ms", Better::Lower, |d| {
-            latency(&d.metrics.itl_ms, |m| m.p95)
-        }),
-        ("E2E p50", "ms", Better::Lower, |d| {
-            latency(&d.metrics.e2e_ms, |m| m.p50)
-        }),
-        ("E2E p95", "ms", Better::Lower, |d| {
-            latency(&d.metrics.e2e_ms, |m| m.p95)
-        }),
-        ("E2E p99", "ms", Better::Lower, |d| {
-            latency(&d.metrics.e2e_ms, |m| m.p99)
-        }),
     ];
-    specs
+    let mut out: Vec<Row> = specs
         .into_iter()
         .map(|(label, unit, better, get)| Row {
-            label,
+            label: label.to_string(),
             unit,
             a: get(a),
             b: get(b),
             better,
         })
-        .collect()
+        .collect();
+    type Pick = fn(&MetricSummary) -> f64;
+    let stats: [(&str, Pick); 3] = [("p50", |m| m.p50), ("p95", |m| m.p95), ("p99", |m| m.p99)];
+    for id in MetricId::ALL {
+        let (ma, mb) = (&a.metrics[id], &b.metrics[id]);
+        if ma.count == 0 && mb.count == 0 {
+            continue;
+        }
+        let d = id.def();
+        for (stat, pick) in stats {
+            out.push(Row {
+                label: format!("{} {stat}", d.label),
+                unit: d.unit.display(),
+                a: (ma.count > 0).then(|| pick(ma)),
+                b: (mb.count > 0).then(|| pick(mb)),
+                better: d.better,
+            });
+        }
+    }
+    out
 }
 
 /// Rows worse by more than `pct` percent.
@@ -196,7 +171,7 @@ pub fn render(a_path: &str, a: &JsonResult, b_path: &str, b: &JsonResult, rows: 
             _ => "-".into(),
         };
         t.add_row(vec![
-            r.label.to_string(),
+            r.label.clone(),
             value(r.a, r.unit),
             value(r.b, r.unit),
             change,
@@ -222,8 +197,8 @@ mod tests {
         let a = build(&fixture::result());
         let mut b = build(&fixture::result());
         b.summary.rps = a.summary.rps * 0.8;
-        b.metrics.ttft_ms.p95 = a.metrics.ttft_ms.p95 * 1.05;
-        b.metrics.e2e_ms.p50 = a.metrics.e2e_ms.p50 * 0.5;
+        b.metrics[MetricId::Ttft].p95 = a.metrics[MetricId::Ttft].p95 * 1.05;
+        b.metrics[MetricId::E2e].p50 = a.metrics[MetricId::E2e].p50 * 0.5;
         (a, b)
     }
 
@@ -237,9 +212,23 @@ mod tests {
         assert!((get("TTFT p95").worse_pct().unwrap() - 5.0).abs() < 1e-9);
         assert!((get("E2E p50").worse_pct().unwrap() + 50.0).abs() < 1e-9);
         assert_eq!(get("Requests").worse_pct(), None, "not judged");
-        let worse: Vec<_> = regressions(&rows, 10.0).iter().map(|r| r.label).collect();
+        // Every metric either run measured is compared, with the catalogue's direction.
+        assert!(get("Output tokens/s p50").better == Better::Higher);
+        assert!(get("Response time p99").better == Better::Lower);
+        assert!(get("Schedule lag p99").better == Better::Lower);
+        assert!(
+            !rows.iter().any(|r| r.label.starts_with("Connect")),
+            "neither run measured it"
+        );
+        let worse: Vec<_> = regressions(&rows, 10.0)
+            .iter()
+            .map(|r| r.label.as_str())
+            .collect();
         assert_eq!(worse, ["Requests/s"]);
-        let worse: Vec<_> = regressions(&rows, 1.0).iter().map(|r| r.label).collect();
+        let worse: Vec<_> = regressions(&rows, 1.0)
+            .iter()
+            .map(|r| r.label.as_str())
+            .collect();
         assert_eq!(worse, ["Requests/s", "TTFT p95"]);
         let text = render("a.json", &a, "b.json", &b, &rows);
         assert!(text.contains("A (baseline): a.json (fixture-model against http://127.0.0.1:8080"));
@@ -249,7 +238,7 @@ mod tests {
     #[test]
     fn from_zero() {
         let zero_to = |b: f64, better| Row {
-            label: "x",
+            label: "x".into(),
             unit: "",
             a: Some(0.0),
             b: Some(b),

@@ -1,9 +1,10 @@
 //! Console output: the live table printed every few seconds while a test runs, and the final
-//! summary (stats, LLM metrics, failures). Locust's columns plus TTFT, TPOT and tokens/s.
+//! summary (stats, LLM metrics, failures). Locust's columns plus TTFT, TPOT and tokens/s; the
+//! metrics table lists the metric catalogue.
 
 use crate::engine::{RunResult, Snapshot};
 use crate::metrics::FailureKind;
-use crate::metrics::{NameStats, RequestKind, StatsSet};
+use crate::metrics::{MetricId, NameStats, RequestKind, StatsSet, Unit};
 use crate::observe::health::{GeneratorHealth, Verdict};
 use comfy_table::{presets, CellAlignment, ContentArrangement, Table};
 use std::fmt::Write as _;
@@ -46,6 +47,7 @@ fn stats_row(method: &str, name: &str, s: &NameStats, elapsed_s: f64) -> Vec<Str
             "0.00".into()
         }
     };
+    let rt = s.metric(MetricId::ResponseTime);
     let fail_pct = if s.requests > 0 {
         s.failures as f64 * 100.0 / s.requests as f64
     } else {
@@ -56,16 +58,16 @@ fn stats_row(method: &str, name: &str, s: &NameStats, elapsed_s: f64) -> Vec<Str
         name.to_string(),
         s.requests.to_string(),
         format!("{}({:.2}%)", s.failures, fail_pct),
-        ms_f(s.response_time_us.mean()),
-        ms(s.response_time_us.min()),
-        ms(s.response_time_us.max()),
-        ms_q(&s.response_time_us, 0.5),
+        ms_f(rt.mean()),
+        ms(rt.min()),
+        ms(rt.max()),
+        ms_q(rt, 0.5),
         per_s(s.requests),
         per_s(s.failures),
-        ms_q(&s.ttft_us, 0.5),
-        ms_q(&s.ttft_us, 0.95),
-        ms_q(&s.tpot_us, 0.5),
-        per_s(s.output_tokens.sum()),
+        ms_q(s.metric(MetricId::Ttft), 0.5),
+        ms_q(s.metric(MetricId::Ttft), 0.95),
+        ms_q(s.metric(MetricId::Tpot), 0.5),
+        per_s(s.metric(MetricId::OutputTokens).sum()),
     ]
 }
 
@@ -118,25 +120,23 @@ pub fn live(kinds: &[RequestKind], snap: &Snapshot) -> String {
     out
 }
 
-/// The LLM metrics table of the Aggregated row (ms; tokens for output tokens).
+/// The metrics table of the Aggregated row: every catalogue metric, in its display unit; the
+/// open loop's only when they have samples.
 pub fn llm_table(total: &NameStats) -> String {
     let mut t = new_table(vec![
         "Metric", "count", "min", "mean", "p50", "p90", "p95", "p99", "max",
     ]);
-    let mut rows: Vec<(&str, &crate::metrics::Metric, f64)> = vec![
-        ("TTFB (ms)", &total.ttfb_us, 1000.0),
-        ("TTFT (ms)", &total.ttft_us, 1000.0),
-        ("TPOT (ms)", &total.tpot_us, 1000.0),
-        ("ITL (ms)", &total.itl_us, 1000.0),
-        ("E2E (ms)", &total.e2e_us, 1000.0),
-        ("Output tokens", &total.output_tokens, 1.0),
-        ("Connect (ms)", &total.connect_us, 1000.0),
-    ];
-    if total.schedule_lag_us.count() > 0 {
-        rows.push(("Schedule lag (ms)", &total.schedule_lag_us, 1000.0));
-        rows.push(("TTFT from intended (ms)", &total.ttft_intended_us, 1000.0));
-        rows.push(("E2E from intended (ms)", &total.e2e_intended_us, 1000.0));
-    }
+    let rows = total.metrics().filter_map(|(id, m)| {
+        let d = id.def();
+        if d.covers.open_loop_only() && m.count() == 0 {
+            return None;
+        }
+        let name = match d.unit {
+            Unit::Tokens => d.label.to_string(),
+            unit => format!("{} ({})", d.label, unit.display()),
+        };
+        Some((name, m, d.unit.display_scale()))
+    });
     for (name, m, scale) in rows {
         let s = m.summary(scale);
         let f = |v: f64| {
@@ -147,7 +147,7 @@ pub fn llm_table(total: &NameStats) -> String {
             }
         };
         t.add_row(vec![
-            name.to_string(),
+            name,
             s.count.to_string(),
             f(s.min),
             f(s.mean),

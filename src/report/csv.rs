@@ -25,7 +25,7 @@
 //! every case (Locust prints its rounded bucket, e.g. `150.0`, and clamps it to min/max).
 
 use super::history::{HistoryRow, HistoryTick, PERCENTILES};
-use crate::metrics::{Metric, NameStats, RequestKind, StatsSet};
+use crate::metrics::{Metric, MetricId, NameStats, RequestKind, StatsSet};
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
@@ -175,7 +175,7 @@ pub fn stats_csv(kinds: &[RequestKind], stats: &StatsSet) -> String {
     line(&mut out, STATS_HEAD.iter().chain(&PERCENTILE_LABELS));
     let rows = sorted_rows(kinds, stats);
     for (method, name, s) in rows.into_iter().chain([("", "Aggregated", &total)]) {
-        let rt = &s.response_time_us;
+        let rt = s.metric(MetricId::ResponseTime);
         let mut cells = vec![
             method.to_string(),
             name.to_string(),
@@ -329,20 +329,11 @@ pub fn history_rows(tick: &HistoryTick, full: bool) -> String {
     out
 }
 
-const LLM_GROUPS: [&str; 7] = [
-    "TTFB",
-    "TTFT",
-    "TPOT",
-    "ITL",
-    "E2E",
-    "Output Tokens",
-    "Output Tokens/s",
-];
-
 /// `PREFIX_llm_stats.csv`: one row per request kind (sorted as in `_stats.csv`) and `Aggregated`.
-/// Times in ms, output tokens per request, output tokens/s per request (tokens / E2E); each
-/// with count, mean, 50/90/95/99th percentile and max (`N/A` when empty); then the token-count
-/// source mix and the goodput figures.
+/// The goodput figures, then every metric of the catalogue in its order, under its column base
+/// name ([`crate::metrics::MetricDef::csv`]) and in its display unit (times in ms, output tokens per
+/// request, output tokens/s per request), each with count, mean, 50/90/95/99th percentile and max
+/// (`N/A` when empty); then the token-count source mix.
 pub fn llm_stats_csv(kinds: &[RequestKind], stats: &StatsSet) -> String {
     let total = stats.total();
     let span = total.span_s();
@@ -368,7 +359,7 @@ pub fn llm_stats_csv(kinds: &[RequestKind], stats: &StatsSet) -> String {
     .iter()
     .map(|s| (*s).to_string())
     .collect();
-    for g in LLM_GROUPS {
+    for g in MetricId::ALL.map(|id| id.def().csv) {
         for col in ["Count", "Mean", "50%", "90%", "95%", "99%", "Max"] {
             head.push(format!("{g} {col}"));
         }
@@ -398,18 +389,12 @@ pub fn llm_stats_csv(kinds: &[RequestKind], stats: &StatsSet) -> String {
                 "N/A".into()
             },
             per_s(s.good),
-            s.output_tokens.sum().to_string(),
-            per_s(s.output_tokens.sum()),
+            s.metric(MetricId::OutputTokens).sum().to_string(),
+            per_s(s.metric(MetricId::OutputTokens).sum()),
         ];
-        let groups: [(&Metric, f64); 7] = [
-            (&s.ttfb_us, 1000.0),
-            (&s.ttft_us, 1000.0),
-            (&s.tpot_us, 1000.0),
-            (&s.itl_us, 1000.0),
-            (&s.e2e_us, 1000.0),
-            (&s.output_tokens, 1.0),
-            (&s.output_tps_milli, 1000.0),
-        ];
+        let groups = s
+            .metrics()
+            .map(|(id, m)| (m, id.def().unit.display_scale()));
         for (m, scale) in groups {
             cells.push(m.count().to_string());
             let v = |x: Option<u64>| x.map_or_else(|| "N/A".into(), |x| py_float(x as f64 / scale));

@@ -7,7 +7,7 @@
 //! histogram now and the one kept from about ten seconds ago (HDR histograms subtract exactly).
 
 use crate::engine::Snapshot;
-use crate::metrics::{Metric, NameStats, RequestKind, StatsSet};
+use crate::metrics::{Metric, MetricId, NameStats, RequestKind, StatsSet};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -157,7 +157,7 @@ impl HistoryBuilder {
                 .map(|(_, _, s)| MarkRow {
                     requests: s.requests,
                     failures: s.failures,
-                    hist: s.response_time_us.histogram().clone(),
+                    hist: s.metric(MetricId::ResponseTime).histogram().clone(),
                 })
                 .collect(),
         };
@@ -199,12 +199,12 @@ impl HistoryBuilder {
                     current_rps: cur.requests.saturating_sub(old.requests) as f64 / seconds,
                     current_fps: cur.failures.saturating_sub(old.failures) as f64 / seconds,
                     current_us: window_percentiles(&window),
-                    total_us: percentiles(&s.response_time_us),
+                    total_us: percentiles(s.metric(MetricId::ResponseTime)),
                     requests: s.requests,
                     failures: s.failures,
-                    sum_us: s.response_time_us.sum(),
-                    min_us: s.response_time_us.min(),
-                    max_us: s.response_time_us.max(),
+                    sum_us: s.metric(MetricId::ResponseTime).sum(),
+                    min_us: s.metric(MetricId::ResponseTime).min(),
+                    max_us: s.metric(MetricId::ResponseTime).max(),
                     content_bytes: s.content_bytes,
                 }
             })

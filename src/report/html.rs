@@ -11,7 +11,7 @@ use super::json::{self, JsonResult};
 use super::phases::Phases;
 use super::Extras;
 use crate::engine::RunResult;
-use crate::metrics::{Metric, NameStats, StatsSet};
+use crate::metrics::{Metric, MetricId, NameStats, StatsSet};
 use serde::Serialize;
 use std::path::Path;
 
@@ -31,22 +31,51 @@ struct Curve {
     points: Vec<[f64; 2]>,
 }
 
-/// Picks one metric of a stats row.
-type MetricOf = fn(&NameStats) -> &Metric;
-
 /// A latency distribution chart.
 #[derive(Debug, Serialize)]
 struct Distribution {
     key: &'static str,
-    title: &'static str,
+    title: String,
     unit: &'static str,
     series: Vec<Curve>,
+}
+
+/// One metric of the catalogue as the page script reads it, so its tables list every metric
+/// without a list of its own.
+#[derive(Debug, Serialize)]
+struct CatalogueEntry {
+    /// Key of its summary in `result.metrics`.
+    summary_key: &'static str,
+    label: &'static str,
+    unit: &'static str,
+    description: &'static str,
+    covers: &'static str,
+    open_loop_only: bool,
+}
+
+fn catalogue() -> Vec<CatalogueEntry> {
+    MetricId::ALL
+        .into_iter()
+        .map(|id| {
+            let d = id.def();
+            CatalogueEntry {
+                summary_key: d.summary_key,
+                label: d.label,
+                unit: d.unit.display(),
+                description: d.description,
+                covers: d.covers.describe(),
+                open_loop_only: d.covers.open_loop_only(),
+            }
+        })
+        .collect()
 }
 
 /// Everything the page script reads.
 #[derive(Debug, Serialize)]
 struct PageData {
     result: JsonResult,
+    /// Every metric's labels, in report order.
+    catalogue: Vec<CatalogueEntry>,
     distributions: Vec<Distribution>,
     /// Stage starts and the warm-up, marked on every time chart.
     phases: Phases,
@@ -94,29 +123,25 @@ fn distributions(kinds: &[crate::metrics::RequestKind], stats: &StatsSet) -> Vec
         }
     }
     rows.push(("Aggregated".to_string(), &total));
-    let specs: [(&str, &str, &str, MetricOf, f64); 5] = [
-        ("ttft", "Time to first token", "ms", |s| &s.ttft_us, 1000.0),
-        (
-            "tpot",
-            "Time per output token",
-            "ms",
-            |s| &s.tpot_us,
-            1000.0,
-        ),
-        ("e2e", "End-to-end latency", "ms", |s| &s.e2e_us, 1000.0),
-        ("itl", "Inter-token latency", "ms", |s| &s.itl_us, 1000.0),
-        ("ttfb", "Time to first byte", "ms", |s| &s.ttfb_us, 1000.0),
-    ];
-    specs
+    // Every metric the catalogue draws; the open loop's only when a row has samples of it.
+    MetricId::ALL
         .into_iter()
-        .map(|(key, title, unit, get, scale)| Distribution {
-            key,
-            title,
-            unit,
-            series: rows
+        .map(MetricId::def)
+        .filter(|d| d.distribution)
+        .filter_map(|d| {
+            let series: Vec<Curve> = rows
                 .iter()
-                .filter_map(|(name, s)| curve(name, get(s), scale))
-                .collect(),
+                .filter_map(|(name, s)| curve(name, s.metric(d.id), d.unit.display_scale()))
+                .collect();
+            if series.is_empty() && d.covers.open_loop_only() {
+                return None;
+            }
+            Some(Distribution {
+                key: d.name,
+                title: format!("{} — {}", d.label, d.description),
+                unit: d.unit.display(),
+                series,
+            })
         })
         .collect()
 }
@@ -171,6 +196,7 @@ pub fn render(result: &RunResult, extras: &Extras) -> String {
     doc.stats_history.clear();
     let data = PageData {
         result: doc,
+        catalogue: catalogue(),
         distributions: distributions(&result.kinds, &result.stats),
         phases: Phases::of(&result.plan, result.started_unix_s),
         slo: crate::criteria::slo::describe(&result.plan.slo),
@@ -238,7 +264,12 @@ mod tests {
         assert_eq!(v["result"]["summary"]["requests"], 40);
         assert!(v["result"].get("raw").is_none());
         assert_eq!(v["slo"], "ttft<100ms,e2e<=400ms");
-        let ttft = &v["distributions"][0];
+        let ttft = v["distributions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["key"] == "ttft")
+            .unwrap();
         assert_eq!(ttft["key"], "ttft");
         // Two kinds: one curve each and Aggregated.
         assert_eq!(ttft["series"].as_array().unwrap().len(), 3);

@@ -12,7 +12,8 @@ use crate::config::Plan;
 use crate::criteria::threshold::ThresholdResult;
 use crate::engine::{RunResult, StopReason};
 use crate::metrics::{
-    FailureEntry, FailureKey, FailureKind, MetricSummary, NameStats, RequestKind, TimelinePoint,
+    FailureEntry, FailureKey, FailureKind, MetricId, MetricSummary, NameStats, RequestKind,
+    TimelinePoint,
 };
 use crate::observe::health::GeneratorHealth;
 use serde::{Deserialize, Serialize};
@@ -112,39 +113,49 @@ pub struct Summary {
     pub good_fraction: f64,
 }
 
-/// The LLM metrics, each summarized.
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
-pub struct Metrics {
-    /// Time to first byte (response headers), ms.
-    pub ttfb_ms: MetricSummary,
-    /// Time to first SSE event, ms.
-    pub ttfe_ms: MetricSummary,
-    /// Time to first token, ms.
-    pub ttft_ms: MetricSummary,
-    /// End-to-end latency of successful requests, ms.
-    pub e2e_ms: MetricSummary,
-    /// Time per output token after the first, ms.
-    pub tpot_ms: MetricSummary,
-    /// Inter-token latency (every gap, pooled), ms.
-    pub itl_ms: MetricSummary,
-    /// Output tokens per successful request.
-    pub output_tokens: MetricSummary,
-    /// Locust's response time (every finished request, failures included), ms.
-    pub response_time_ms: MetricSummary,
-    /// New-connection setup time, ms.
-    pub connect_ms: MetricSummary,
-    /// Per-request output speed (output tokens / E2E), tokens/s.
-    #[serde(default)]
-    pub output_tokens_per_s: MetricSummary,
-    /// Open loop: actual − intended start, ms.
-    #[serde(default)]
-    pub schedule_lag_ms: MetricSummary,
-    /// Open loop: TTFT measured from the intended start (no coordinated omission), ms.
-    #[serde(default)]
-    pub ttft_from_intended_ms: MetricSummary,
-    /// Open loop: E2E measured from the intended start, ms.
-    #[serde(default)]
-    pub e2e_from_intended_ms: MetricSummary,
+/// Every catalogue metric of a stats row, summarized in its display unit (ms for times, tokens,
+/// tokens/s), under its [`crate::metrics::MetricDef::summary_key`] (`ttft_ms`, `output_tokens`,
+/// `output_tokens_per_s`, `schedule_lag_ms` ...). Written as a JSON object in catalogue order;
+/// read leniently: a missing key is an empty summary, an unknown key is ignored.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Metrics(pub [MetricSummary; MetricId::COUNT]);
+
+impl std::ops::Index<MetricId> for Metrics {
+    type Output = MetricSummary;
+
+    fn index(&self, id: MetricId) -> &MetricSummary {
+        &self.0[id.index()]
+    }
+}
+
+impl std::ops::IndexMut<MetricId> for Metrics {
+    fn index_mut(&mut self, id: MetricId) -> &mut MetricSummary {
+        &mut self.0[id.index()]
+    }
+}
+
+impl Serialize for Metrics {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(MetricId::COUNT))?;
+        for id in MetricId::ALL {
+            map.serialize_entry(id.def().summary_key, &self[id])?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Metrics {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut raw: BTreeMap<String, serde_json::Value> = BTreeMap::deserialize(d)?;
+        let mut out = Metrics::default();
+        for id in MetricId::ALL {
+            if let Some(v) = raw.remove(id.def().summary_key) {
+                out[id] = serde_json::from_value(v).map_err(serde::de::Error::custom)?;
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// One request kind's figures.
@@ -198,8 +209,8 @@ pub fn summary(s: &NameStats) -> Summary {
             0.0
         },
         rps: per_s(s.requests),
-        output_tokens: s.output_tokens.sum(),
-        output_tokens_per_s: per_s(s.output_tokens.sum()),
+        output_tokens: s.metric(MetricId::OutputTokens).sum(),
+        output_tokens_per_s: per_s(s.metric(MetricId::OutputTokens).sum()),
         token_sources: s
             .token_source_counts()
             .map(|(src, n)| (src.as_str().to_string(), n))
@@ -214,23 +225,13 @@ pub fn summary(s: &NameStats) -> Summary {
     }
 }
 
-/// The metrics of a stats row, in ms (tokens for `output_tokens`).
+/// The metrics of a stats row, each in its display unit (see [`Metrics`]).
 pub fn metrics(s: &NameStats) -> Metrics {
-    Metrics {
-        ttfb_ms: s.ttfb_us.summary(1000.0),
-        ttfe_ms: s.ttfe_us.summary(1000.0),
-        ttft_ms: s.ttft_us.summary(1000.0),
-        e2e_ms: s.e2e_us.summary(1000.0),
-        tpot_ms: s.tpot_us.summary(1000.0),
-        itl_ms: s.itl_us.summary(1000.0),
-        output_tokens: s.output_tokens.summary(1.0),
-        response_time_ms: s.response_time_us.summary(1000.0),
-        connect_ms: s.connect_us.summary(1000.0),
-        output_tokens_per_s: s.output_tps_milli.summary(1000.0),
-        schedule_lag_ms: s.schedule_lag_us.summary(1000.0),
-        ttft_from_intended_ms: s.ttft_intended_us.summary(1000.0),
-        e2e_from_intended_ms: s.e2e_intended_us.summary(1000.0),
+    let mut out = Metrics::default();
+    for (id, m) in s.metrics() {
+        out[id] = m.summary(id.def().unit.display_scale());
     }
+    out
 }
 
 fn kind_of(kinds: &[RequestKind], i: usize) -> (String, String) {
@@ -457,7 +458,7 @@ mod tests {
         assert!(doc.summary.good < doc.summary.successes);
         assert!((doc.summary.good_fraction - t.good as f64 / t.requests as f64).abs() < 1e-12);
         assert!(doc.summary.goodput > 0.0 && doc.summary.goodput < doc.summary.rps);
-        assert!(doc.metrics.output_tokens_per_s.count > 0);
+        assert!(doc.metrics[MetricId::OutputTps].count > 0);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! so `gsai-load report` rebuilds percentiles, CSVs and the HTML from a saved result exactly as the
 //! run would have written them.
 
-use crate::metrics::{Metric, NameStats, RequestKind, StatsSet};
+use crate::metrics::{Metric, MetricId, NameStats, RequestKind, StatsSet};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
@@ -86,9 +86,8 @@ pub struct RawRow {
     pub first_start_unix_us: u64,
     /// Latest request end, µs since the Unix epoch (0 = none).
     pub last_end_unix_us: u64,
-    /// Non-empty metrics by key (`response_time_us`, `ttft_us`, ... `output_tokens`,
-    /// `output_tps_milli`, and the open loop's `schedule_lag_us`, `ttft_intended_us`,
-    /// `e2e_intended_us`); a missing key is an empty metric.
+    /// Non-empty metrics by their catalogue key ([`MetricId::key`]: `response_time_us`,
+    /// `ttft_us`, ...); a missing key is an empty metric, an unknown one is ignored.
     pub metrics: BTreeMap<String, RawMetric>,
 }
 
@@ -99,42 +98,6 @@ pub struct RawStats {
     pub encoding: String,
     /// One entry per request kind, in the order of the document's `requests`.
     pub rows: Vec<RawRow>,
-}
-
-fn metric_fields(s: &NameStats) -> [(&'static str, &Metric); 13] {
-    [
-        ("response_time_us", &s.response_time_us),
-        ("connect_us", &s.connect_us),
-        ("ttfb_us", &s.ttfb_us),
-        ("ttfe_us", &s.ttfe_us),
-        ("ttft_us", &s.ttft_us),
-        ("e2e_us", &s.e2e_us),
-        ("tpot_us", &s.tpot_us),
-        ("itl_us", &s.itl_us),
-        ("output_tokens", &s.output_tokens),
-        ("output_tps_milli", &s.output_tps_milli),
-        ("schedule_lag_us", &s.schedule_lag_us),
-        ("ttft_intended_us", &s.ttft_intended_us),
-        ("e2e_intended_us", &s.e2e_intended_us),
-    ]
-}
-
-fn metric_fields_mut(s: &mut NameStats) -> [(&'static str, &mut Metric); 13] {
-    [
-        ("response_time_us", &mut s.response_time_us),
-        ("connect_us", &mut s.connect_us),
-        ("ttfb_us", &mut s.ttfb_us),
-        ("ttfe_us", &mut s.ttfe_us),
-        ("ttft_us", &mut s.ttft_us),
-        ("e2e_us", &mut s.e2e_us),
-        ("tpot_us", &mut s.tpot_us),
-        ("itl_us", &mut s.itl_us),
-        ("output_tokens", &mut s.output_tokens),
-        ("output_tps_milli", &mut s.output_tps_milli),
-        ("schedule_lag_us", &mut s.schedule_lag_us),
-        ("ttft_intended_us", &mut s.ttft_intended_us),
-        ("e2e_intended_us", &mut s.e2e_intended_us),
-    ]
 }
 
 /// Encodes a histogram as V2 + base64.
@@ -174,10 +137,10 @@ fn encode_row(kind: Option<&RequestKind>, i: usize, s: &NameStats) -> RawRow {
             .collect(),
         first_start_unix_us: s.first_start_unix_us,
         last_end_unix_us: s.last_end_unix_us,
-        metrics: metric_fields(s)
-            .into_iter()
+        metrics: s
+            .metrics()
             .filter(|(_, m)| m.count() > 0)
-            .map(|(k, m)| (k.to_string(), encode_metric(m)))
+            .map(|(id, m)| (id.key().to_string(), encode_metric(m)))
             .collect(),
     }
 }
@@ -239,9 +202,9 @@ pub fn decode(raw: &RawStats) -> Result<(Vec<RequestKind>, StatsSet), RawError> 
         }
         s.first_start_unix_us = r.first_start_unix_us;
         s.last_end_unix_us = r.last_end_unix_us;
-        for (key, metric) in metric_fields_mut(s) {
-            if let Some(m) = r.metrics.get(key) {
-                *metric = decode_metric(&r.name, key, m)?;
+        for id in MetricId::ALL {
+            if let Some(m) = r.metrics.get(id.key()) {
+                *s.metric_mut(id) = decode_metric(&r.name, id.key(), m)?;
             }
         }
     }
@@ -262,6 +225,51 @@ mod tests {
         let (kinds2, set2) = decode(&back).unwrap();
         assert_eq!(kinds2, kinds);
         assert_eq!(set2.rows, set.rows);
+    }
+
+    /// Every catalogue metric survives the raw form, each under its key.
+    #[test]
+    fn round_trip_keeps_every_catalogue_metric() {
+        let (kinds, mut set) = sample();
+        for id in MetricId::ALL {
+            set.rows[0].metric_mut(id).record(1_000 + id.index() as u64);
+        }
+        let raw = encode(&kinds, &set);
+        for id in MetricId::ALL {
+            assert!(raw.rows[0].metrics.contains_key(id.key()), "{}", id.key());
+        }
+        let json = serde_json::to_string(&raw).unwrap();
+        let (_, back) = decode(&serde_json::from_str(&json).unwrap()).unwrap();
+        for id in MetricId::ALL {
+            assert_eq!(
+                back.rows[0].metric(id),
+                set.rows[0].metric(id),
+                "{}",
+                id.key()
+            );
+        }
+    }
+
+    /// Keys written by earlier versions are today's keys: an old result still loads.
+    #[test]
+    fn keys_of_older_result_files_still_load() {
+        for key in [
+            "response_time_us",
+            "connect_us",
+            "ttfb_us",
+            "ttfe_us",
+            "ttft_us",
+            "e2e_us",
+            "tpot_us",
+            "itl_us",
+            "output_tokens",
+            "output_tps_milli",
+            "schedule_lag_us",
+            "ttft_intended_us",
+            "e2e_intended_us",
+        ] {
+            assert!(MetricId::from_key(key).is_some(), "{key}");
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use super::state::{Controller, Started, UiState, View, WebError};
 use crate::cluster::master::MasterError;
 use crate::cluster::nodes::WorkerView;
 use crate::engine::StopReason;
-use crate::metrics::{NameStats, TimelinePoint};
+use crate::metrics::{MetricId, NameStats, TimelinePoint};
 use crate::report::json;
 use crate::report::phases::Phases;
 use crate::workload::ApiKind;
@@ -175,7 +175,7 @@ pub struct StatsRow {
 }
 
 fn stats_row(method: &str, name: &str, s: &NameStats, rates: super::Rates) -> StatsRow {
-    let rt = &s.response_time_us;
+    let rt = s.metric(MetricId::ResponseTime);
     StatsRow {
         method: method.to_string(),
         name: name.to_string(),
@@ -196,10 +196,10 @@ fn stats_row(method: &str, name: &str, s: &NameStats, rates: super::Rates) -> St
         } else {
             0.0
         },
-        ttft_p50_ms: ms(s.ttft_us.quantile(0.5)),
-        ttft_p95_ms: ms(s.ttft_us.quantile(0.95)),
-        tpot_p50_ms: ms(s.tpot_us.quantile(0.5)),
-        output_tokens: s.output_tokens.sum(),
+        ttft_p50_ms: ms(s.metric(MetricId::Ttft).quantile(0.5)),
+        ttft_p95_ms: ms(s.metric(MetricId::Ttft).quantile(0.95)),
+        tpot_p50_ms: ms(s.metric(MetricId::Tpot).quantile(0.5)),
+        output_tokens: s.metric(MetricId::OutputTokens).sum(),
         output_tokens_per_s: r2(rates.tokens_per_s),
     }
 }
@@ -236,6 +236,9 @@ pub struct StatsResponse {
     total_output_tokens_per_s: f64,
     current_response_time_percentiles: BTreeMap<&'static str, f64>,
     current_ttft_percentiles: BTreeMap<&'static str, f64>,
+    /// Every metric of the catalogue over the whole test (Aggregated), as in the JSON result's
+    /// `metrics`: keyed `ttft_ms`, `schedule_lag_ms`, ... in display units.
+    metrics: json::Metrics,
     stats: Vec<StatsRow>,
     errors: Vec<ErrorRow>,
     workers: Vec<WorkerRow>,
@@ -343,10 +346,14 @@ pub fn stats_response(view: &View) -> StatsResponse {
         } else {
             0.0
         },
-        total_avg_response_time: total.response_time_us.mean().map(|v| r2(v / 1000.0)),
+        total_avg_response_time: total
+            .metric(MetricId::ResponseTime)
+            .mean()
+            .map(|v| r2(v / 1000.0)),
         total_output_tokens_per_s: r2(aggregated_rates.tokens_per_s),
         current_response_time_percentiles: pct(p.e2e_p50_ms, p.e2e_p95_ms),
         current_ttft_percentiles: pct(p.ttft_p50_ms, p.ttft_p95_ms),
+        metrics: json::metrics(&total),
         stats,
         errors,
         workers: view

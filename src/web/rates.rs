@@ -1,7 +1,7 @@
 //! "Current" rates per stats row (requests/s, failures/s, output tokens/s) as differences of the
 //! cumulative counts in the last few snapshots, so the engine does no extra work for them.
 
-use crate::metrics::{NameStats, StatsSet};
+use crate::metrics::{MetricId, NameStats, StatsSet};
 use std::collections::VecDeque;
 
 /// Requests, failures and output tokens of one stats row at one instant.
@@ -38,7 +38,7 @@ impl RateWindow {
         let counts = |r: &NameStats| Counts {
             requests: r.requests,
             failures: r.failures,
-            tokens: r.output_tokens.sum(),
+            tokens: r.metric(MetricId::OutputTokens).sum(),
         };
         let mut row: Vec<Counts> = stats.rows.iter().map(counts).collect();
         row.push(counts(&stats.total()));

@@ -196,7 +196,7 @@ fn average_rates(stats: &StatsSet) -> Vec<Rates> {
             Rates {
                 rps: per_s(r.requests),
                 fps: per_s(r.failures),
-                tokens_per_s: per_s(r.output_tokens.sum()),
+                tokens_per_s: per_s(r.metric(crate::metrics::MetricId::OutputTokens).sum()),
             }
         })
         .collect()

@@ -107,7 +107,7 @@ pub(crate) fn clean(dir: &Path, args: &[&str]) -> Command {
 }
 
 /// Starts a master on a free loopback port; returns it and the port.
-async fn master(dir: &Path, mock: &MockServer, extra: &[&str]) -> (Proc, u16) {
+pub(crate) async fn master(dir: &Path, mock: &MockServer, extra: &[&str]) -> (Proc, u16) {
     master_on(dir, mock, 0, extra).await
 }
 
@@ -166,7 +166,7 @@ pub(crate) fn worker(dir: &Path, port: u16, host: &str) -> Proc {
     Proc::spawn(c)
 }
 
-fn result(dir: &Path) -> serde_json::Value {
+pub(crate) fn result(dir: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(dir.join("out.json")).expect("master wrote --json");
     serde_json::from_str(&text).expect("valid JSON")
 }

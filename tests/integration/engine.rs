@@ -1,6 +1,7 @@
 //! The engine and client against the mock: exact counts, timings, fault modes, stop.
 
 use crate::harness::*;
+use gsai_load::metrics::MetricId;
 use gsai_load::metrics::TokenSource;
 use gsai_load::mock::{FaultRates, MockConfig};
 use gsai_load::workload::{ApiKind, ChatIdMode};
@@ -17,11 +18,15 @@ async fn counts_equal_the_mock_counters() {
     assert_eq!(t.cancelled, 0);
     assert_eq!(c.requests, 200);
     assert_eq!(c.ok, 200);
-    assert_eq!(t.output_tokens.sum(), 200 * 5);
+    assert_eq!(t.metric(MetricId::OutputTokens).sum(), 200 * 5);
     assert_eq!(t.token_sources[TokenSource::Usage.index()], 200);
-    assert_eq!(t.itl_us.count(), 200 * 4, "4 gaps between 5 tokens");
     assert_eq!(
-        t.connect_us.count(),
+        t.metric(MetricId::Itl).count(),
+        200 * 4,
+        "4 gaps between 5 tokens"
+    );
+    assert_eq!(
+        t.metric(MetricId::Connect).count(),
         8,
         "one keep-alive connection per user"
     );
@@ -42,25 +47,25 @@ async fn timings_match_the_configured_delays() {
     let t = total(&r);
     assert_eq!(t.requests, 24);
     // Tolerance: loopback plus timer granularity (1 ms ticks) plus a loaded CI machine.
-    let ttft_p50 = ms(t.ttft_us.quantile(0.5).unwrap());
+    let ttft_p50 = ms(t.metric(MetricId::Ttft).quantile(0.5).unwrap());
     assert!(
         (100.0..=125.0).contains(&ttft_p50),
         "TTFT p50 {ttft_p50} ms"
     );
     assert!(
-        ms(t.ttft_us.min().unwrap()) >= 100.0,
+        ms(t.metric(MetricId::Ttft).min().unwrap()) >= 100.0,
         "TTFT never below the configured delay"
     );
-    let e2e_p50 = ms(t.e2e_us.quantile(0.5).unwrap());
+    let e2e_p50 = ms(t.metric(MetricId::E2e).quantile(0.5).unwrap());
     assert!(
         (190.0..=230.0).contains(&e2e_p50),
         "E2E p50 {e2e_p50} ms (100 + 9 × 10)"
     );
-    let tpot_p50 = ms(t.tpot_us.quantile(0.5).unwrap());
+    let tpot_p50 = ms(t.metric(MetricId::Tpot).quantile(0.5).unwrap());
     assert!((9.5..=13.0).contains(&tpot_p50), "TPOT p50 {tpot_p50} ms");
-    let itl_p50 = ms(t.itl_us.quantile(0.5).unwrap());
+    let itl_p50 = ms(t.metric(MetricId::Itl).quantile(0.5).unwrap());
     assert!((9.5..=12.0).contains(&itl_p50), "ITL p50 {itl_p50} ms");
-    let ttfb_p50 = ms(t.ttfb_us.quantile(0.5).unwrap());
+    let ttfb_p50 = ms(t.metric(MetricId::Ttfb).quantile(0.5).unwrap());
     assert!(
         ttfb_p50 < 50.0,
         "headers come before the first token: {ttfb_p50} ms"
@@ -143,7 +148,7 @@ async fn each_fault_mode_has_its_message_and_exact_count() {
         );
         assert_eq!(c.requests, 12);
         assert_eq!(
-            t.ttft_us.count(),
+            t.metric(MetricId::Ttft).count(),
             0,
             "failed requests stay out of the LLM metrics"
         );
@@ -253,7 +258,11 @@ async fn openai_api_and_token_sources() {
     let r = run(plan(&mock, 2, 10)).await;
     let t = total(&r);
     assert_eq!(t.token_sources[TokenSource::Tokenizer.index()], 10);
-    assert!(t.output_tokens.sum() >= 10 * 5, "{}", t.output_tokens.sum());
+    assert!(
+        t.metric(MetricId::OutputTokens).sum() >= 10 * 5,
+        "{}",
+        t.metric(MetricId::OutputTokens).sum()
+    );
     mock.shutdown().await;
 }
 

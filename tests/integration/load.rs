@@ -4,6 +4,7 @@
 use crate::harness::*;
 use gsai_load::config::{Arrival, WaitTime};
 use gsai_load::engine::StopReason;
+use gsai_load::metrics::MetricId;
 use gsai_load::mock::MockConfig;
 use gsai_load::workload::scenario::Scenario;
 use std::io::Write;
@@ -23,15 +24,17 @@ async fn open_loop_constant_rate_holds_its_schedule() {
     assert_eq!(t.requests, 200);
     assert_eq!(t.failures, 0);
     assert_eq!(mock.counters().requests, t.requests);
-    assert_eq!(t.schedule_lag_us.count(), t.requests);
+    assert_eq!(t.metric(MetricId::ScheduleLag).count(), t.requests);
     // Loose bounds: the test binary runs other tests (browsers, worker processes) beside this
     // one on 2 cores; the benchmark in the README measures the real figure (p99 2.2 ms).
-    let lag_p50 = ms(t.schedule_lag_us.quantile(0.5).unwrap());
-    let lag_p99 = ms(t.schedule_lag_us.quantile(0.99).unwrap());
+    let lag_p50 = ms(t.metric(MetricId::ScheduleLag).quantile(0.5).unwrap());
+    let lag_p99 = ms(t.metric(MetricId::ScheduleLag).quantile(0.99).unwrap());
     assert!(lag_p50 < 5.0, "schedule lag p50 {lag_p50} ms");
     assert!(lag_p99 < 50.0, "schedule lag p99 {lag_p99} ms");
-    assert_eq!(t.ttft_intended_us.count(), t.requests);
-    assert!(t.ttft_intended_us.quantile(0.5) >= t.ttft_us.quantile(0.5));
+    assert_eq!(t.metric(MetricId::TtftIntended).count(), t.requests);
+    assert!(
+        t.metric(MetricId::TtftIntended).quantile(0.5) >= t.metric(MetricId::Ttft).quantile(0.5)
+    );
     mock.shutdown().await;
 }
 
@@ -125,7 +128,7 @@ async fn warmup_requests_are_executed_but_excluded_exactly() {
         t.requests + t.warmup + t.cancelled
     );
     assert_eq!(
-        t.response_time_us.count(),
+        t.metric(MetricId::ResponseTime).count(),
         t.requests,
         "warm-up requests are in no histogram"
     );
@@ -179,7 +182,7 @@ async fn jsonl_prompts_carry_their_own_max_tokens_in_order() {
     let t = total(&r);
     assert_eq!((t.requests, t.failures), (10, 0), "{:?}", r.stats.failures);
     // The mock caps each completion at the request's max_tokens: 5 × 2 + 5 × 3.
-    assert_eq!(t.output_tokens.sum(), 25);
+    assert_eq!(t.metric(MetricId::OutputTokens).sum(), 25);
     mock.shutdown().await;
 }
 
@@ -216,7 +219,11 @@ async fn scenario_mix_gives_one_row_per_kind_by_weight() {
     let chat = rows[0].requests as f64 / 500.0;
     assert!((chat - 0.75).abs() < 0.06, "chat share {chat}");
     assert!(rows[1].requests > 50 && rows[2].requests > 50);
-    assert_eq!(rows[1].ttft_us.count(), 0, "a GET has no tokens");
+    assert_eq!(
+        rows[1].metric(MetricId::Ttft).count(),
+        0,
+        "a GET has no tokens"
+    );
     assert_eq!(r.kinds[1].method, "GET");
     assert_eq!(
         mock.counters().requests,

@@ -8,6 +8,7 @@ mod http;
 mod binary;
 mod cluster;
 mod cluster_hostile;
+mod cluster_parity;
 mod container_files;
 mod containers;
 mod containers_compose;

@@ -348,6 +348,22 @@ async fn html_report_renders_in_headless_chromium() {
     // Rendered text only: the scripts themselves are part of the DOM too.
     assert!(!dom.contains("class=\"empty\">"), "a chart had no data");
     assert!(dom.contains("<h2>Request statistics"), "tables rendered");
+    // The metrics table lists the catalogue (closed loop: without the open loop's metrics).
+    for label in [
+        "TTFT (ms)",
+        "TTFE (ms)",
+        "Response time (ms)",
+        "Output tokens/s (tok/s)",
+    ] {
+        assert!(
+            dom.contains(&format!(">{label}<")),
+            "metrics table lists {label}"
+        );
+    }
+    assert!(
+        !dom.contains(">Schedule lag (ms)<"),
+        "closed loop: no schedule lag row"
+    );
     assert!(
         dom.contains("class=\"verdict fail\">FAILED"),
         "a threshold failed"

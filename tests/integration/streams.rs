@@ -6,6 +6,7 @@
 use crate::harness::*;
 use gsai_load::config::{Plan, WaitTime};
 use gsai_load::engine::RunResult;
+use gsai_load::metrics::MetricId;
 use gsai_load::metrics::{FailureKind, TokenSource};
 use gsai_load::mock::{Compress, MockConfig};
 use std::os::unix::process::CommandExt;
@@ -111,7 +112,7 @@ async fn a_huge_word_is_counted_without_stalling_the_runtime() {
     let t = total(&r);
     assert_eq!((t.requests, t.failures), (1, 0), "{:?}", r.stats.failures);
     assert_eq!(t.token_sources[TokenSource::Tokenizer.index()], 1);
-    let tokens = t.output_tokens.quantile(0.5).unwrap();
+    let tokens = t.metric(MetricId::OutputTokens).quantile(0.5).unwrap();
     // cl100k merges runs of 'a' into tokens of a few letters; pieces cut at 256 bytes keep that.
     assert!((20_000..=200_000).contains(&tokens), "{tokens}");
     // Tolerance for a loaded 2-core machine; the old code held the only thread for 13-54 s.
@@ -211,10 +212,10 @@ async fn every_content_encoding_is_decoded_incrementally() {
             "{coding}: {:?}",
             r.stats.failures
         );
-        assert_eq!(t.output_tokens.sum(), 20, "{coding}");
+        assert_eq!(t.metric(MetricId::OutputTokens).sum(), 20, "{coding}");
         assert_eq!(t.token_sources[TokenSource::Usage.index()], 4, "{coding}");
-        let ttft = ms(t.ttft_us.quantile(0.99).unwrap());
-        let e2e = ms(t.response_time_us.quantile(0.5).unwrap());
+        let ttft = ms(t.metric(MetricId::Ttft).quantile(0.99).unwrap());
+        let e2e = ms(t.metric(MetricId::ResponseTime).quantile(0.5).unwrap());
         // Generous for a loaded 2-core machine, yet far below the ~1,000 ms a buffered body gives.
         assert!((190.0..600.0).contains(&ttft), "{coding}: TTFT {ttft} ms");
         assert!(e2e >= 950.0, "{coding}: E2E {e2e} ms");

@@ -39,12 +39,18 @@ fn stats() -> NameStats {
 #[test]
 fn parses_every_metric_and_statistic() {
     let latencies = [
-        ("ttfb", Latency::Ttfb),
-        ("ttft", Latency::Ttft),
-        ("tpot", Latency::Tpot),
-        ("itl", Latency::Itl),
-        ("e2e", Latency::E2e),
-        ("response_time", Latency::ResponseTime),
+        // The names that worked before the catalogue, then the rest of its time metrics.
+        ("ttfb", MetricId::Ttfb),
+        ("ttft", MetricId::Ttft),
+        ("tpot", MetricId::Tpot),
+        ("itl", MetricId::Itl),
+        ("e2e", MetricId::E2e),
+        ("response_time", MetricId::ResponseTime),
+        ("connect", MetricId::Connect),
+        ("ttfe", MetricId::Ttfe),
+        ("schedule_lag", MetricId::ScheduleLag),
+        ("ttft_intended", MetricId::TtftIntended),
+        ("e2e_intended", MetricId::E2eIntended),
     ];
     let stats = [
         ("p50", Stat::Percentile(50.0)),
@@ -60,7 +66,7 @@ fn parses_every_metric_and_statistic() {
     for (name, l) in latencies {
         for (sname, s) in stats {
             let th = t(&format!("{name}.{sname}<800ms"));
-            assert_eq!(th.measure, Measure::Latency(l, s));
+            assert_eq!(th.measure, Measure::Metric(l, s));
             assert_eq!(th.limit, 800.0);
             assert_eq!(th.op, CmpOp::Lt);
         }
@@ -86,6 +92,10 @@ fn units_and_operators() {
     assert_eq!(t("good_fraction>=95%").limit, 95.0);
     assert_eq!(t("rps>20").limit, 20.0);
     assert_eq!(t("output_tokens_per_s>1000").limit, 1000.0);
+    // Metrics that are not times take plain numbers, in their display unit.
+    assert_eq!(t("output_tokens.p50>=9").limit, 9.0);
+    assert_eq!(t("output_tps.mean>100").measure.unit(), "tok/s");
+    assert!("output_tokens.p50>9ms".parse::<Threshold>().is_err());
     assert_eq!(t(" TTFT.P95 < 800 MS ").measure.name(), "ttft.p95");
     for (text, op) in [
         ("rps<1", CmpOp::Lt),
@@ -148,6 +158,8 @@ fn measures_every_metric() {
     );
     assert_eq!(m("e2e.p99<1"), 1000.0);
     assert_eq!(m("response_time.p95<1"), 1000.0);
+    assert_eq!(m("output_tokens.mean<1"), 10.0);
+    assert_eq!(m("output_tps.mean<1"), 10.0, "10 tokens in 1 s");
     assert_eq!(m("itl.p50<1"), 100.0);
     assert!(m("tpot.min<1") > 0.0);
 }

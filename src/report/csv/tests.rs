@@ -130,6 +130,12 @@ ITL Count,ITL Mean,ITL 50%,ITL 90%,ITL 95%,ITL 99%,ITL Max,\
 E2E Count,E2E Mean,E2E 50%,E2E 90%,E2E 95%,E2E 99%,E2E Max,\
 Output Tokens Count,Output Tokens Mean,Output Tokens 50%,Output Tokens 90%,Output Tokens 95%,Output Tokens 99%,Output Tokens Max,\
 Output Tokens/s Count,Output Tokens/s Mean,Output Tokens/s 50%,Output Tokens/s 90%,Output Tokens/s 95%,Output Tokens/s 99%,Output Tokens/s Max,\
+Response Time Count,Response Time Mean,Response Time 50%,Response Time 90%,Response Time 95%,Response Time 99%,Response Time Max,\
+Connect Count,Connect Mean,Connect 50%,Connect 90%,Connect 95%,Connect 99%,Connect Max,\
+TTFE Count,TTFE Mean,TTFE 50%,TTFE 90%,TTFE 95%,TTFE 99%,TTFE Max,\
+Schedule Lag Count,Schedule Lag Mean,Schedule Lag 50%,Schedule Lag 90%,Schedule Lag 95%,Schedule Lag 99%,Schedule Lag Max,\
+TTFT From Intended Count,TTFT From Intended Mean,TTFT From Intended 50%,TTFT From Intended 90%,TTFT From Intended 95%,TTFT From Intended 99%,TTFT From Intended Max,\
+E2E From Intended Count,E2E From Intended Mean,E2E From Intended 50%,E2E From Intended 90%,E2E From Intended 95%,E2E From Intended 99%,E2E From Intended Max,\
 Tokens From Usage,Tokens From Tokenizer,Tokens From Events"
     );
     assert_eq!(
@@ -142,6 +148,12 @@ Tokens From Usage,Tokens From Tokenizer,Tokens From Events"
 35,340.0,340.223,452.095,466.175,473.0,473.0,\
 35,30.0,30.0,46.0,48.0,49.0,49.0,\
 35,84.71291428571429,88.255,101.823,103.039,103.594,103.594,\
+40,336.5,333.055,445.183,459.007,473.0,473.0,\
+0,N/A,N/A,N/A,N/A,N/A,N/A,\
+0,N/A,N/A,N/A,N/A,N/A,N/A,\
+10,0.0,0.0,0.0,0.0,0.0,0.0,\
+9,107.33333333333333,110.015,158.0,158.0,158.0,158.0,\
+9,333.77777777777777,340.223,452.0,452.0,452.0,452.0,\
 12,12,11"
     );
     assert!(lines[1].starts_with("POST,/api/chat/completions,20,1,19,12,0.6,"));
