@@ -14,7 +14,7 @@ mod shards;
 mod stats;
 mod timeline;
 
-pub use failure::{Failure, FailureKind};
+pub use failure::{Failure, FailureKind, KindCounts, KindSummary};
 pub use metric::{Metric, MetricSummary};
 pub use record::{Outcome, RequestRecord, TokenSource};
 pub use shards::{ShardedRecorder, SloCheck};

@@ -11,7 +11,7 @@ use super::json::{self, JsonResult};
 use super::phases::Phases;
 use super::Extras;
 use crate::engine::RunResult;
-use crate::metrics::{Metric, NameStats, StatsSet};
+use crate::metrics::{KindCounts, KindSummary, Metric, NameStats, StatsSet};
 use serde::Serialize;
 use std::path::Path;
 
@@ -52,6 +52,8 @@ struct PageData {
     phases: Phases,
     slo: String,
     generated_unix_s: f64,
+    /// Failures per kind that occurred, with each kind's meaning (the failures section).
+    failure_kinds: Vec<KindSummary>,
 }
 
 /// Quantiles at which a curve of `count` samples is drawn: 0, then 1 − 10^(−k/20), up to the
@@ -177,6 +179,14 @@ pub fn render(result: &RunResult, extras: &Extras) -> String {
         generated_unix_s: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64()),
+        failure_kinds: KindCounts::of(
+            result
+                .stats
+                .failures
+                .iter()
+                .map(|(k, e)| (k.cause, e.count)),
+        )
+        .summary(),
     };
     // Serializing plain data (strings, numbers, maps with string keys) cannot fail.
     let data_json = serde_json::to_string(&data).unwrap_or_else(|_| "null".into());
