@@ -17,6 +17,7 @@ mod stream;
 mod tls;
 mod tokens;
 
+use chunk::ChunkReader;
 use conn::Conn;
 pub use conn::{is_local_resource, ConnDriver, ConnectError, Target, TargetError};
 pub use decode::{DecodeError, Encoding, DEFAULT_ACCEPT_ENCODING, MAX_DECODED_BODY_BYTES};
@@ -159,6 +160,7 @@ pub struct UserClient {
     /// The keep-alive connection and its driver, polled only while this user has a request out.
     conn: Option<Conn>,
     parser: SseParser,
+    chunks: ChunkReader,
     /// Inter-token gaps of the last request, µs.
     pub itl_us: Vec<u32>,
     text: String,
@@ -171,6 +173,7 @@ impl UserClient {
             shared,
             conn: None,
             parser: SseParser::new(),
+            chunks: ChunkReader::new(),
             itl_us: Vec::new(),
             text: String::new(),
         }
@@ -292,7 +295,13 @@ impl UserClient {
             total_deadline: start + t.total,
             streaming: spec.streaming,
         };
-        let mut stream = Stream::new(now, self.shared.lenient, &mut self.itl_us, &mut self.text);
+        let mut stream = Stream::new(
+            now,
+            self.shared.lenient,
+            &mut self.itl_us,
+            &mut self.text,
+            &mut self.chunks,
+        );
         let reusable = reader
             .read(&mut body, &mut stream, &mut rec.content_bytes)
             .await;

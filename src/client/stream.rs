@@ -6,7 +6,7 @@
 //! (ended or dropped without `[DONE]`), `too_large` and `no_tokens`. Time limits while reading
 //! are the `timeout`s of [`super::head::TimeoutPhase`].
 
-use super::chunk;
+use super::chunk::ChunkReader;
 use super::decode::DecodeError;
 use super::messages::error_chain;
 use super::tokens::MAX_COUNTED_TEXT_BYTES;
@@ -29,6 +29,8 @@ pub(super) struct Stream<'a> {
     lenient: bool,
     itl_us: &'a mut Vec<u32>,
     text: &'a mut String,
+    /// The user's chunk reader (it remembers the shape of token chunks).
+    chunks: &'a mut ChunkReader,
     /// Text beyond [`MAX_COUNTED_TEXT_BYTES`] arrived and was not kept.
     text_truncated: bool,
 }
@@ -48,6 +50,7 @@ impl<'a> Stream<'a> {
         lenient: bool,
         itl_us: &'a mut Vec<u32>,
         text: &'a mut String,
+        chunks: &'a mut ChunkReader,
     ) -> Self {
         Self {
             now,
@@ -61,6 +64,7 @@ impl<'a> Stream<'a> {
             lenient,
             itl_us,
             text,
+            chunks,
             text_truncated: false,
         }
     }
@@ -123,7 +127,7 @@ impl<'a> Stream<'a> {
             self.done_at = Some(self.now);
             return ControlFlow::Break(());
         }
-        let info = match chunk::parse(data) {
+        let info = match self.chunks.parse(data) {
             Ok(info) => info,
             Err(_) if self.lenient => return ControlFlow::Continue(()),
             Err(e) => {
@@ -235,9 +239,9 @@ mod tests {
 
     /// Feeds `body` in one piece and judges the stream of a streaming kind.
     fn judge(body: &[u8], is_sse: bool) -> Result<u32, FailureKind> {
-        let (mut itl, mut text) = (Vec::new(), String::new());
+        let (mut itl, mut text, mut chunks) = (Vec::new(), String::new(), ChunkReader::new());
         let now = Instant::now();
-        let mut stream = Stream::new(now, false, &mut itl, &mut text);
+        let mut stream = Stream::new(now, false, &mut itl, &mut text, &mut chunks);
         let _ = stream.feed(&mut SseParser::new(), body);
         let mut rec = RequestRecord::bare(0, now, now, Outcome::Success);
         stream
@@ -279,9 +283,9 @@ mod tests {
 
     #[test]
     fn the_first_failure_is_kept() {
-        let (mut itl, mut text) = (Vec::new(), String::new());
+        let (mut itl, mut text, mut chunks) = (Vec::new(), String::new(), ChunkReader::new());
         let now = Instant::now();
-        let mut stream = Stream::new(now, false, &mut itl, &mut text);
+        let mut stream = Stream::new(now, false, &mut itl, &mut text, &mut chunks);
         let _ = stream.feed(&mut SseParser::new(), b"data: nope\n\n");
         stream.fail(Failure::new(FailureKind::Timeout, "later"));
         let mut rec = RequestRecord::bare(0, now, now, Outcome::Success);
