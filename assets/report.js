@@ -295,10 +295,17 @@
   if (!r.failures || !r.failures.length) {
     add(root, h("p", { cls: "sub", text: "No failed requests." }));
   } else {
+    add(root, h("h3", { text: "Failures by kind" }));
+    add(root, table([
+      { label: "# Failures", get: function (k) { return num(k.count, 0); } },
+      { label: "Kind", cls: "text", get: function (k) { return k.kind; } },
+      { label: "Meaning", cls: "msg", get: function (k) { return k.meaning; } },
+    ], data.failure_kinds || []));
     add(root, table([
       { label: "# Occurrences", get: function (f) { return num(f.count, 0); } },
       { label: "Method", cls: "text", get: function (f) { return f.method; } },
       { label: "Name", cls: "text", get: function (f) { return f.name; } },
+      { label: "Kind", cls: "text", get: function (f) { return f.kind; } },
       { label: "Error", cls: "msg", get: function (f) { return f.message; } },
       { label: "First seen", get: function (f) { return when(f.first_seen_unix_s); } },
       { label: "Last seen", get: function (f) { return when(f.last_seen_unix_s); } },

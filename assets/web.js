@@ -193,11 +193,23 @@
       cell(tr, int(e.occurrences), 'fail');
       cell(tr, e.method, 'text');
       cell(tr, e.name, 'text');
+      cell(tr, e.kind, 'text kind');
       cell(tr, e.error, 'message');
       cell(tr, clock(e.first_seen_unix_s));
       cell(tr, clock(e.last_seen_unix_s));
       body.appendChild(tr);
     });
+    // The per-kind summary: how many of each kind, and what the kind means.
+    var kinds = document.querySelector('#failure-kinds-table tbody');
+    kinds.textContent = '';
+    (s.error_kinds || []).forEach(function (k) {
+      var tr = document.createElement('tr');
+      cell(tr, int(k.count), 'fail');
+      cell(tr, k.kind, 'text kind');
+      cell(tr, k.meaning, 'message');
+      kinds.appendChild(tr);
+    });
+    $('failure-kinds-table').hidden = !(s.error_kinds || []).length;
     $('failures-table').hidden = s.errors.length === 0;
     $('failures-empty').hidden = s.errors.length > 0;
     var badge = $('fail-count');

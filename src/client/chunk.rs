@@ -259,6 +259,85 @@ pub fn parse(data: &[u8]) -> Result<ChunkInfo<'_>, serde_json::Error> {
     Ok(info)
 }
 
+/// Longest event kept as a [`ChunkReader`] template: token chunks are a few hundred bytes.
+const MAX_TEMPLATE_BYTES: usize = 1024;
+
+/// Reads the events of a stream, remembering the shape of the last plain token chunk.
+///
+/// The token chunks of one stream differ only in their text: `{"id":"chatcmpl-1",...,"delta":
+/// {"content":"` + text + `"},"finish_reason":null}]}`. Once [`parse`] has read one such event
+/// and found its text unescaped, borrowed at a known place, and nothing else (no usage, error,
+/// reasoning or tool call), any event with the same bytes before and after that place and a
+/// text without `"`, `\` or control characters is valid JSON read the same way, with the new
+/// text. That check is a pair of comparisons, so most token events skip the full parse (the
+/// largest cost of the generator's own code on a token stream).
+#[derive(Debug, Default)]
+pub struct ChunkReader {
+    /// The last event that qualified as a template (empty: none).
+    template: Vec<u8>,
+    /// Bytes of the template before its text.
+    before: usize,
+    /// Bytes of the template after its text.
+    after: usize,
+}
+
+impl ChunkReader {
+    /// A reader with no template yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Reads one `data:` payload (not `[DONE]`), as [`parse`] does.
+    pub fn parse<'d>(&mut self, data: &'d [u8]) -> Result<ChunkInfo<'d>, serde_json::Error> {
+        if let Some(text) = self.same_shape(data) {
+            return Ok(ChunkInfo {
+                text: [Some(Cow::Borrowed(text)), None],
+                ..ChunkInfo::default()
+            });
+        }
+        let info = parse(data)?;
+        self.learn(data, &info);
+        Ok(info)
+    }
+
+    /// The text of `data` when it has the template's shape.
+    fn same_shape<'d>(&self, data: &'d [u8]) -> Option<&'d str> {
+        let t = &self.template;
+        if t.is_empty() || data.len() < self.before + self.after {
+            return None;
+        }
+        let end = data.len() - self.after;
+        if data[..self.before] != t[..self.before] || data[end..] != t[t.len() - self.after..] {
+            return None;
+        }
+        let text = &data[self.before..end];
+        if text.iter().any(|&b| b == b'"' || b == b'\\' || b < 0x20) {
+            return None;
+        }
+        std::str::from_utf8(text).ok()
+    }
+
+    /// Keeps `data` as the template if it is a plain token chunk with its text borrowed.
+    fn learn(&mut self, data: &[u8], info: &ChunkInfo<'_>) {
+        let plain = info.text[1].is_none()
+            && !info.tool_call
+            && info.completion_tokens.is_none()
+            && info.error.is_none()
+            && data.len() <= MAX_TEMPLATE_BYTES;
+        let Some(Cow::Borrowed(text)) = info.text[0].as_ref().filter(|_| plain) else {
+            return;
+        };
+        let at = (text.as_ptr() as usize).wrapping_sub(data.as_ptr() as usize);
+        if at > data.len() || data.len() - at < text.len() {
+            return;
+        }
+        self.template.clear();
+        self.template.extend_from_slice(data);
+        self.before = at;
+        self.after = data.len() - at - text.len();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -355,7 +434,51 @@ mod tests {
         Some((content, reasoning, tools, usage))
     }
 
+    #[test]
+    fn a_reader_reads_token_chunks_of_one_shape_as_parse_does() {
+        let mut r = ChunkReader::new();
+        let chunk = |t: &str| {
+            format!(
+                r#"{{"id":"c1","choices":[{{"index":0,"delta":{{"content":"{t}"}},"finish_reason":null}}]}}"#
+            )
+        };
+        for t in ["a", " hello", "", "é", r#"q\"uote"#, " x", r#"\u00e9"#, "y"] {
+            let e = chunk(t);
+            assert_eq!(
+                r.parse(e.as_bytes()).unwrap(),
+                parse(e.as_bytes()).unwrap(),
+                "{t}"
+            );
+        }
+        // Same shape, but no longer valid JSON or no longer a plain text.
+        assert!(r.parse(chunk("a\nb").as_bytes()).is_err());
+        let other = br#"{"id":"c1","choices":[{"index":0,"delta":{"content":"a"}}],"usage":{"completion_tokens":3}}"#;
+        assert_eq!(r.parse(other).unwrap(), parse(other).unwrap());
+        let role = br#"{"id":"c1","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"#;
+        assert_eq!(r.parse(role).unwrap(), parse(role).unwrap());
+    }
+
     proptest::proptest! {
+        /// After any template, a reader agrees with `parse` on any event: Ok or Err, and what it reads.
+        #[test]
+        fn a_reader_agrees_with_parse(
+            first in "[a-z é]{0,6}",
+            text in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..12),
+            tail in proptest::prelude::any::<bool>(),
+        ) {
+            let head = br#"{"id":"c","choices":[{"delta":{"content":""#.to_vec();
+            let foot: &[u8] = if tail { br#""}}]}"# } else { br#""}}],"usage":null}"# };
+            let mut r = ChunkReader::new();
+            let template = [&head[..], first.as_bytes(), foot].concat();
+            proptest::prop_assert_eq!(r.parse(&template).unwrap(), parse(&template).unwrap());
+            let event = [&head[..], &text[..], foot].concat();
+            let (got, want) = (r.parse(&event), parse(&event));
+            proptest::prop_assert_eq!(got.is_ok(), want.is_ok());
+            if let (Ok(g), Ok(w)) = (got, want) {
+                proptest::prop_assert_eq!(g, w);
+            }
+        }
+
         #[test]
         fn never_panics_on_any_bytes(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
             let _ = parse(&data);

@@ -2,13 +2,18 @@
 //! HTTP/1.1 handshakes. Each simulated user owns one keep-alive connection, as a browser tab
 //! or a Locust user does, so no pool lock sits on the request path; and the user's own task
 //! drives that connection (no task of its own), so reading a response wakes no other thread.
+//!
+//! Every `connect`, `tls` and `local_resource` failure is made here.
 
-use crate::metrics::FailureKind;
+use super::head::TimeoutPhase;
+use super::messages::error_chain;
+use crate::metrics::{Failure, FailureKind};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::client::conn::http1::SendRequest;
 use hyper::header::HeaderValue;
 use hyper_util::rt::TokioIo;
+use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 
 /// Why a base URL was refused.
@@ -72,6 +77,40 @@ impl ConnectError {
             ConnectError::Tls { .. } | ConnectError::ServerName { .. } => FailureKind::Tls,
         }
     }
+}
+
+/// A keep-alive connection: its request side and the future that drives it.
+pub(super) type Conn = (SendRequest<Full<Bytes>>, ConnDriver);
+
+/// Opens a connection to `target` within `limit`; returns it and how long it took, or the
+/// failure (`connect`, `tls`, `local_resource`, or the connect `timeout`).
+pub(super) async fn open(target: &Target, limit: Duration) -> Result<(Conn, Duration), Failure> {
+    let began = Instant::now();
+    match tokio::time::timeout(limit, target.connect()).await {
+        Ok(Ok(c)) => Ok((c, began.elapsed())),
+        Ok(Err(e)) => Err(Failure::new(
+            e.failure_kind(),
+            format!("Request failed: {e}"),
+        )),
+        Err(_) => Err(TimeoutPhase::Connect.failure(limit)),
+    }
+}
+
+/// A connection opened afresh (the idle one had been closed) that closed before a request
+/// could be written.
+pub(super) fn closed_at_once() -> Failure {
+    Failure::new(
+        FailureKind::Connect,
+        "Request failed: the new connection closed at once",
+    )
+}
+
+/// The request could not be written, or the connection closed before the response head.
+pub(super) fn send_failed(e: &hyper::Error) -> Failure {
+    Failure::new(
+        FailureKind::Connect,
+        format!("Request failed: {}", error_chain(e)),
+    )
 }
 
 /// True when `e` is a limit of this machine: too many open files (per process or system-wide),

@@ -1,35 +1,40 @@
 //! One simulated user's HTTP client: sends a request, stamps the moments bytes arrive, feeds
 //! the SSE parser, and turns what happened into a [`RequestRecord`]. A failed request is data
 //! (an [`Outcome::Failure`] with a message naming the cause), never an error or a panic.
+//!
+//! Each failure kind is made in one place, by the phase that meets it: connecting in `conn`
+//! (`connect`, `tls`, `local_resource`), the response head in `head` (`http_status`, and every
+//! `timeout` by phase), the body in `stream` (`stream_error`, `malformed_event`,
+//! `incomplete_stream`, `too_large`, `no_tokens`).
 
+mod body;
 pub mod chunk;
 mod conn;
 mod decode;
+mod head;
 mod messages;
 mod stream;
 mod tls;
 mod tokens;
 
+use chunk::ChunkReader;
+use conn::Conn;
 pub use conn::{is_local_resource, ConnDriver, ConnectError, Target, TargetError};
-use decode::BodyDecoder;
 pub use decode::{DecodeError, Encoding, DEFAULT_ACCEPT_ENCODING, MAX_DECODED_BODY_BYTES};
-use messages::{error_chain, read_excerpt, status_message};
-use stream::Stream;
+use stream::{Counted, Stream};
 pub use tls::{TlsError, TlsOptions};
 pub use tokens::Tokenizer;
 
 use crate::metrics::{Failure, FailureKind, Outcome, RequestRecord, TokenSource};
 use crate::sse::SseParser;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::client::conn::http1::SendRequest;
 use hyper::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, HOST};
-use hyper::{Method, Request};
+use hyper::{Method, Request, Uri};
 use serde::{Deserialize, Serialize};
-use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::time::timeout_at;
 
 /// Per-phase time limits of a request.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -87,6 +92,8 @@ pub struct RequestSpec {
     pub headers: HeaderMap,
     /// Whether the response is an SSE chat stream (else any 2xx body succeeds).
     pub streaming: bool,
+    /// `path` parsed once (None if it is not a valid origin-form path), so no request parses it.
+    uri: Option<Uri>,
 }
 
 impl RequestSpec {
@@ -105,12 +112,23 @@ impl RequestSpec {
         if let Some(a) = auth {
             headers.insert(AUTHORIZATION, a.clone());
         }
+        let path = format!("{}{}", target.base_path, path);
         Self {
             method,
-            path: format!("{}{}", target.base_path, path),
+            uri: path.parse().ok(),
+            path,
             headers,
             streaming,
         }
+    }
+
+    /// The request carrying `body`; None if the path is not a valid URI path.
+    fn request(&self, body: Bytes) -> Option<Request<Full<Bytes>>> {
+        let mut req = Request::new(Full::new(body));
+        *req.method_mut() = self.method.clone();
+        *req.uri_mut() = self.uri.clone()?;
+        *req.headers_mut() = self.headers.clone();
+        Some(req)
     }
 }
 
@@ -140,8 +158,9 @@ pub struct ClientShared {
 pub struct UserClient {
     shared: Arc<ClientShared>,
     /// The keep-alive connection and its driver, polled only while this user has a request out.
-    conn: Option<(SendRequest<Full<Bytes>>, ConnDriver)>,
+    conn: Option<Conn>,
     parser: SseParser,
+    chunks: ChunkReader,
     /// Inter-token gaps of the last request, µs.
     pub itl_us: Vec<u32>,
     text: String,
@@ -154,6 +173,7 @@ impl UserClient {
             shared,
             conn: None,
             parser: SseParser::new(),
+            chunks: ChunkReader::new(),
             itl_us: Vec::new(),
             text: String::new(),
         }
@@ -164,7 +184,6 @@ impl UserClient {
         &self.text
     }
 
-    /// Sends one request of kind `kind` and reads its whole response.
     /// Sends one request of kind `kind` and reads its whole response.
     pub async fn execute(&mut self, kind: usize, spec: &RequestSpec, body: Bytes) -> RequestRecord {
         self.itl_us.clear();
@@ -199,14 +218,7 @@ impl UserClient {
                 .await
                 .is_err()
             {
-                return fail_now(
-                    kind,
-                    Instant::now(),
-                    Failure::new(
-                        FailureKind::Connect,
-                        "Request failed: the new connection closed at once",
-                    ),
-                );
+                return fail_now(kind, Instant::now(), conn::closed_at_once());
             }
         }
         let (rec, reusable) = drive(
@@ -222,32 +234,16 @@ impl UserClient {
     }
 
     /// Opens a connection within the connect time limit; a failure is a finished record.
-    async fn open(
-        shared: &ClientShared,
-        kind: usize,
-    ) -> Result<((SendRequest<Full<Bytes>>, ConnDriver), Duration), RequestRecord> {
-        let limit = shared.timeouts.connect;
+    async fn open(shared: &ClientShared, kind: usize) -> Result<(Conn, Duration), RequestRecord> {
         let began = Instant::now();
-        match tokio::time::timeout(limit, shared.target.connect()).await {
-            Ok(Ok(c)) => Ok((c, began.elapsed())),
-            Ok(Err(e)) => Err(fail_now(
-                kind,
-                began,
-                Failure::new(e.failure_kind(), format!("Request failed: {e}")),
-            )),
-            Err(_) => Err(fail_now(
-                kind,
-                began,
-                Failure::new(
-                    FailureKind::Timeout,
-                    format!("Request failed: connect timed out after {}", fmt_d(limit)),
-                ),
-            )),
-        }
+        conn::open(&shared.target, shared.timeouts.connect)
+            .await
+            .map_err(|f| fail_now(kind, began, f))
     }
 
     /// Writes the request and reads the response; returns the record and whether the
-    /// connection may carry another request.
+    /// connection may carry another request. Each phase makes its own failures: the head
+    /// (`head`), the body (`body` and `stream`); connecting came before (`conn`).
     async fn exchange(
         &mut self,
         kind: usize,
@@ -257,226 +253,88 @@ impl UserClient {
         connect: Option<Duration>,
     ) -> (RequestRecord, bool) {
         let t = self.shared.timeouts;
-        let mut req = Request::new(Full::new(body));
-        *req.method_mut() = spec.method.clone();
-        *req.uri_mut() = match spec.path.parse() {
-            Ok(u) => u,
-            Err(_) => {
-                let msg = format!("Request failed: invalid path '{}'", spec.path);
-                let f = Failure::new(FailureKind::Internal, msg);
-                return (fail_now(kind, Instant::now(), f), true);
-            }
+        let Some(req) = spec.request(body) else {
+            let msg = format!("Request failed: invalid path '{}'", spec.path);
+            let f = Failure::new(FailureKind::Internal, msg);
+            return (fail_now(kind, Instant::now(), f), true);
         };
-        *req.headers_mut() = spec.headers.clone();
-
         let start = Instant::now();
-        let total_deadline = start + t.total;
         let mut rec = RequestRecord::bare(kind, start, start, Outcome::Success);
         rec.connect = connect;
-        let headers_deadline = (start + t.first_byte).min(total_deadline);
-        let resp = match timeout_at(headers_deadline.into(), sender.send_request(req)).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(e)) => {
-                let f = Failure::new(
-                    FailureKind::Connect,
-                    format!("Request failed: {}", error_chain(&e)),
-                );
-                return (self.finish_fail(rec, f), false);
-            }
-            Err(_) => {
-                let which = if headers_deadline == total_deadline {
-                    "total"
-                } else {
-                    "first byte"
-                };
-                let limit = if which == "total" {
-                    t.total
-                } else {
-                    t.first_byte
-                };
-                let msg = format!(
-                    "Request failed: timed out waiting for response headers ({which} limit {})",
-                    fmt_d(limit)
-                );
-                let f = Failure::new(FailureKind::Timeout, msg);
-                return (self.finish_fail(rec, f), false);
-            }
+        let resp = match head::send(sender, req, start, &t).await {
+            Ok(r) => r,
+            Err(f) => return (self.finish_fail(rec, f), false),
         };
         let now = Instant::now();
         rec.headers = Some(now);
-        let status = resp.status();
-        rec.status = Some(status.as_u16());
-        let is_sse = resp
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("text/event-stream"));
-        let encoding = Encoding::from_header(resp.headers());
-        let mut body = resp.into_body();
+        let (parts, mut body) = resp.into_parts();
+        rec.status = Some(parts.status.as_u16());
+        let encoding = Encoding::from_header(&parts.headers);
 
-        if !status.is_success() {
-            let deadline = now + t.idle.min(Duration::from_secs(5));
-            let excerpt = read_excerpt(&mut body, deadline, 2048, encoding.ok().flatten()).await;
-            rec.content_bytes = excerpt.len() as u64;
-            let msg = status_message(status.as_u16(), &excerpt, spec);
-            let f = Failure::new(FailureKind::HttpStatus, msg);
+        if !parts.status.is_success() {
+            let coding = encoding.ok().flatten();
+            let (f, bytes) =
+                head::status_failure(parts.status, &mut body, coding, now, t.idle, spec).await;
+            rec.content_bytes = bytes;
             rec.end = Instant::now();
             rec.outcome = Outcome::Failure(self.redact(f));
             return (rec, !sender.is_closed());
         }
-
-        let mut stream = Stream {
-            now,
-            first_event: None,
-            first_token: None,
-            last_token: None,
-            token_events: 0,
-            usage_tokens: None,
-            done_at: None,
-            failure: None,
-            lenient: self.shared.lenient,
-            itl_us: &mut self.itl_us,
-            text: &mut self.text,
-            text_truncated: false,
-        };
-        let mut reusable = true;
-        let mut transport_failure = None;
-        let mut decoder = match encoding.and_then(|e| e.map(BodyDecoder::new).transpose()) {
+        let is_sse = parts
+            .headers
+            .get(CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+        let decoder = match body::decoder(encoding, spec.streaming) {
             Ok(d) => d,
-            Err(e) if spec.streaming => {
-                let f = Failure::new(FailureKind::MalformedEvent, e.to_string());
-                return (self.finish_fail(rec, f), false);
-            }
-            // Any 2xx body succeeds for a non-streaming kind; it is drained, not decoded.
-            Err(_) => None,
+            Err(f) => return (self.finish_fail(rec, f), false),
         };
-        // One timer for the whole body, moved only when it fires early: re-arming it on every
-        // read would cost a timer-wheel update per SSE chunk.
-        let timer = tokio::time::sleep_until((stream.now + t.idle).min(total_deadline).into());
-        tokio::pin!(timer);
-        loop {
-            let frame = tokio::select! {
-                biased;
-                f = body.frame() => f,
-                () = &mut timer => {
-                    let idle_deadline = (stream.now + t.idle).min(total_deadline);
-                    if Instant::now() < idle_deadline {
-                        timer.as_mut().reset(idle_deadline.into());
-                        continue;
-                    }
-                    reusable = false;
-                    transport_failure = Some(Failure::new(
-                        FailureKind::Timeout,
-                        if idle_deadline == total_deadline {
-                            format!("Request failed: total time limit {} exceeded", fmt_d(t.total))
-                        } else {
-                            format!("Request failed: no data for {} (idle limit)", fmt_d(t.idle))
-                        },
-                    ));
-                    break;
-                }
-            };
-            let frame = match frame {
-                Some(Ok(f)) => f,
-                None => {
-                    // What a decoder still holds (a server that never flushed) is the rest.
-                    if let Some(d) = decoder.as_mut().filter(|_| {
-                        spec.streaming && stream.done_at.is_none() && stream.failure.is_none()
-                    }) {
-                        let fed = d.finish(|chunk| feed(&mut self.parser, &mut stream, chunk));
-                        decode_failed(&mut stream, fed);
-                    }
-                    break;
-                }
-                Some(Err(e)) => {
-                    reusable = false;
-                    transport_failure = Some(Failure::new(
-                        FailureKind::IncompleteStream,
-                        format!(
-                            "Request failed: connection closed mid-stream ({})",
-                            error_chain(&e)
-                        ),
-                    ));
-                    break;
-                }
-            };
-            let Ok(data) = frame.into_data() else {
-                continue;
-            };
-            stream.now = Instant::now();
-            rec.content_bytes += data.len() as u64;
-            if !spec.streaming || stream.done_at.is_some() || stream.failure.is_some() {
-                // Drain what follows [DONE] so the connection stays reusable.
-                continue;
-            }
-            match decoder.as_mut() {
-                None => {
-                    let _ = feed(&mut self.parser, &mut stream, &data);
-                }
-                Some(d) => {
-                    let fed = d.decode(data, |chunk| feed(&mut self.parser, &mut stream, chunk));
-                    decode_failed(&mut stream, fed);
-                }
-            }
-            if stream.failure.is_some() {
-                // Do not wait for the rest of a stream we already failed.
-                reusable = false;
-                break;
-            }
-        }
-        rec.end = stream.done_at.unwrap_or(stream.now);
-        rec.first_event = stream.first_event;
-        rec.first_token = stream.first_token;
-        rec.last_token = stream.last_token;
-        rec.token_events = stream.token_events;
-        let usage_tokens = stream.usage_tokens;
-        let text_truncated = stream.text_truncated;
-        let done = stream.done_at.is_some();
-        let stream_failure = stream.failure.take();
-        let failure = if let Some(f) = stream_failure.or(transport_failure) {
-            Some(f)
-        } else if !spec.streaming {
-            None
-        } else if !done {
-            Some(if rec.first_event.is_none() && !is_sse {
-                Failure::new(FailureKind::MalformedEvent, "Response was not an SSE stream (no data events; expected Content-Type text/event-stream)")
-            } else if rec.first_event.is_none() {
-                Failure::new(
-                    FailureKind::IncompleteStream,
-                    "Stream ended without any event",
-                )
-            } else {
-                Failure::new(FailureKind::IncompleteStream, "Stream ended without [DONE]")
-            })
-        } else if rec.token_events == 0 {
-            Some(Failure::new(
-                FailureKind::NoTokens,
-                "Completion had no tokens",
-            ))
-        } else {
-            None
+        let reader = body::Reader {
+            parser: &mut self.parser,
+            decoder,
+            timeouts: t,
+            total_deadline: start + t.total,
+            streaming: spec.streaming,
         };
-        if let Some(f) = failure {
-            rec.outcome = Outcome::Failure(self.redact(f));
-            return (rec, reusable);
-        }
+        let mut stream = Stream::new(
+            now,
+            self.shared.lenient,
+            &mut self.itl_us,
+            &mut self.text,
+            &mut self.chunks,
+        );
+        let reusable = reader
+            .read(&mut body, &mut stream, &mut rec.content_bytes)
+            .await;
+        let counted = match stream.finish(&mut rec, spec.streaming, is_sse) {
+            Ok(c) => c,
+            Err(f) => {
+                rec.outcome = Outcome::Failure(self.redact(f));
+                return (rec, reusable);
+            }
+        };
         if spec.streaming {
-            let counted = match usage_tokens {
-                Some(n) => Some((n, TokenSource::Usage)),
-                // Past the kept-text limit a tokenizer count would be short: count events.
-                None if text_truncated => None,
-                None => {
-                    let text = std::mem::take(&mut self.text);
-                    let (n, text) = self.shared.tokenizer.count_off_thread(text).await;
-                    self.text = text;
-                    n.map(|n| (n, TokenSource::Tokenizer))
-                }
-            };
-            rec.output_tokens =
-                Some(counted.unwrap_or((u64::from(rec.token_events), TokenSource::Events)));
+            rec.output_tokens = Some(self.count_tokens(&counted, rec.token_events).await);
         }
         (rec, reusable)
     }
+
+    /// The output-token count of a successful stream and its source: the server's usage, else
+    /// a tokenizer count of the kept text (off the I/O thread), else the token events.
+    async fn count_tokens(&mut self, counted: &Counted, token_events: u32) -> (u64, TokenSource) {
+        let by_events = (u64::from(token_events), TokenSource::Events);
+        if let Some(n) = counted.usage_tokens {
+            return (n, TokenSource::Usage);
+        }
+        // Past the kept-text limit a tokenizer count would be short: count events.
+        if counted.text_truncated {
+            return by_events;
+        }
+        let text = std::mem::take(&mut self.text);
+        let (n, text) = self.shared.tokenizer.count_off_thread(text).await;
+        self.text = text;
+        n.map_or(by_events, |n| (n, TokenSource::Tokenizer))
+    }
+
     fn finish_fail(&mut self, mut rec: RequestRecord, f: Failure) -> RequestRecord {
         rec.end = Instant::now();
         rec.outcome = Outcome::Failure(self.redact(f));
@@ -496,38 +354,6 @@ impl UserClient {
 fn fail_now(kind: usize, began: Instant, f: Failure) -> RequestRecord {
     // Connection failures have no request start; they are timed from the connect attempt.
     RequestRecord::bare(kind, began, Instant::now(), Outcome::Failure(f))
-}
-
-fn fmt_d(d: Duration) -> String {
-    humantime::format_duration(d).to_string()
-}
-
-/// Feeds SSE bytes (as received, or decoded) to the parser; an event or line past the parser's
-/// limit fails the request as too large (and the connection is then dropped).
-fn feed(parser: &mut SseParser, stream: &mut Stream<'_>, bytes: &[u8]) -> ControlFlow<()> {
-    match parser.feed(bytes, |ev| stream.on_event(ev.data)) {
-        Ok(flow) => flow,
-        Err(e) => {
-            let f = Failure::new(FailureKind::TooLarge, format!("Response too large: {e}"));
-            stream.failure = Some(f);
-            ControlFlow::Break(())
-        }
-    }
-}
-
-/// Records a decoding failure of the body as the request's failure.
-fn decode_failed(stream: &mut Stream<'_>, fed: Result<ControlFlow<()>, DecodeError>) {
-    if let Err(e) = fed {
-        let kind = match e {
-            DecodeError::TooLarge { .. } => FailureKind::TooLarge,
-            DecodeError::Unsupported(_) | DecodeError::Corrupt { .. } => {
-                FailureKind::MalformedEvent
-            }
-        };
-        stream
-            .failure
-            .get_or_insert(Failure::new(kind, e.to_string()));
-    }
 }
 
 /// Awaits `fut` while also driving the connection, so the request makes progress on this task

@@ -8,7 +8,8 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// The kind of a failure. The set is closed and documented in docs/outputs.md.
+/// The kind of a failure. The set is closed; each kind's meaning is [`FailureKind::meaning`],
+/// the one text every report and the web UI show for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureKind {
@@ -71,6 +72,29 @@ impl FailureKind {
         }
     }
 
+    /// Position in [`FailureKind::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// What the kind means, in one sentence: the one description of it, shown beside the
+    /// per-kind counts by the console, the HTML report and the web UI.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            FailureKind::Connect => "The connection could not be opened, or closed before the response began.",
+            FailureKind::Tls => "The TLS handshake failed (certificate, server name or protocol).",
+            FailureKind::Timeout => "A time limit was reached (connect, first byte, idle gap or total); the message names which.",
+            FailureKind::HttpStatus => "The response status was not 2xx; the message names the code and the server's explanation.",
+            FailureKind::StreamError => "The stream carried an error object ({\"error\": ...} or {\"detail\": ...}).",
+            FailureKind::MalformedEvent => "An SSE event was not valid JSON, the body was not an SSE stream, or it could not be decoded.",
+            FailureKind::IncompleteStream => "The stream ended or dropped without [DONE].",
+            FailureKind::NoTokens => "The completion finished without any token.",
+            FailureKind::TooLarge => "The response passed a size limit of the client (an SSE event or line over 4 MiB, a body decoding past 64 MiB).",
+            FailureKind::LocalResource => "A limit of this machine (too many open files, no free port): not the server's fault.",
+            FailureKind::Internal => "A defect of gsai-load itself (a request's task panicked).",
+        }
+    }
+
     /// The kind named `s` (as [`FailureKind::as_str`] writes it).
     pub fn parse(s: &str) -> Option<FailureKind> {
         Self::ALL.into_iter().find(|k| k.as_str() == s)
@@ -115,6 +139,56 @@ impl fmt::Display for FailureKind {
     }
 }
 
+/// Failures counted per kind: the per-kind summary of a failures table.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KindCounts([u64; FailureKind::ALL.len()]);
+
+impl KindCounts {
+    /// Counts `(kind, count)` pairs, e.g. the rows of a failures table.
+    pub fn of(rows: impl IntoIterator<Item = (FailureKind, u64)>) -> Self {
+        let mut counts = Self::default();
+        for (kind, n) in rows {
+            counts.add(kind, n);
+        }
+        counts
+    }
+
+    /// Adds `n` failures of `kind`.
+    pub fn add(&mut self, kind: FailureKind, n: u64) {
+        let c = &mut self.0[kind.index()];
+        *c = c.saturating_add(n);
+    }
+
+    /// The count of `kind`.
+    pub fn get(&self, kind: FailureKind) -> u64 {
+        self.0[kind.index()]
+    }
+
+    /// The kinds that occurred, in report order, with their counts and meanings.
+    pub fn summary(&self) -> Vec<KindSummary> {
+        FailureKind::ALL
+            .into_iter()
+            .filter(|k| self.get(*k) > 0)
+            .map(|kind| KindSummary {
+                kind,
+                count: self.get(kind),
+                meaning: kind.meaning(),
+            })
+            .collect()
+    }
+}
+
+/// One line of the per-kind summary (also its JSON form in the web API and the HTML report).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct KindSummary {
+    /// The kind.
+    pub kind: FailureKind,
+    /// Failures of this kind.
+    pub count: u64,
+    /// What the kind means ([`FailureKind::meaning`]).
+    pub meaning: &'static str,
+}
+
 /// One failed request's cause.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Failure {
@@ -155,6 +229,31 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", k.as_str()));
         }
         assert_eq!(FailureKind::parse("nope"), None);
+    }
+
+    #[test]
+    fn index_follows_all_and_every_kind_has_a_meaning() {
+        for (i, k) in FailureKind::ALL.into_iter().enumerate() {
+            assert_eq!(k.index(), i);
+            assert!(k.meaning().ends_with('.'), "{k}");
+        }
+    }
+
+    #[test]
+    fn kind_counts_summarize_in_report_order() {
+        let c = KindCounts::of([
+            (FailureKind::StreamError, 2),
+            (FailureKind::HttpStatus, 3),
+            (FailureKind::HttpStatus, 4),
+        ]);
+        let s = c.summary();
+        let got: Vec<_> = s.iter().map(|k| (k.kind, k.count)).collect();
+        assert_eq!(
+            got,
+            [(FailureKind::HttpStatus, 7), (FailureKind::StreamError, 2)]
+        );
+        assert_eq!(s[0].meaning, FailureKind::HttpStatus.meaning());
+        assert!(KindCounts::default().summary().is_empty());
     }
 
     #[test]

@@ -20,7 +20,7 @@ mod stats;
 mod timeline;
 
 pub use catalogue::{Better, Covers, MetricDef, MetricId, Unit};
-pub use failure::{Failure, FailureKind};
+pub use failure::{Failure, FailureKind, KindCounts, KindSummary};
 pub use metric::{Metric, MetricSummary};
 pub use record::{Outcome, RequestRecord, TokenSource};
 pub use shards::{ShardedRecorder, SloCheck};

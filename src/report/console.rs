@@ -3,7 +3,7 @@
 //! metrics table lists the metric catalogue.
 
 use crate::engine::{RunResult, Snapshot};
-use crate::metrics::FailureKind;
+use crate::metrics::{FailureKind, KindCounts};
 use crate::metrics::{MetricId, NameStats, RequestKind, StatsSet, Unit};
 use crate::observe::health::{GeneratorHealth, Verdict};
 use comfy_table::{presets, CellAlignment, ContentArrangement, Table};
@@ -177,7 +177,16 @@ pub fn failures_table(kinds: &[RequestKind], stats: &StatsSet) -> String {
             k.message.clone(),
         ]);
     }
-    t.to_string()
+    let by_kind = KindCounts::of(stats.failures.iter().map(|(k, e)| (k.cause, e.count)));
+    let mut summary = new_table(vec!["# failures", "Kind", "Meaning"]);
+    for k in by_kind.summary() {
+        summary.add_row(vec![
+            k.count.to_string(),
+            k.kind.to_string(),
+            k.meaning.to_string(),
+        ]);
+    }
+    format!("{t}\nBy kind:\n{summary}")
 }
 
 /// The final summary printed at the end of a test.

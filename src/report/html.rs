@@ -11,7 +11,7 @@ use super::json::{self, JsonResult};
 use super::phases::Phases;
 use super::Extras;
 use crate::engine::RunResult;
-use crate::metrics::{Metric, MetricId, NameStats, StatsSet};
+use crate::metrics::{KindCounts, KindSummary, Metric, MetricId, NameStats, StatsSet};
 use serde::Serialize;
 use std::path::Path;
 
@@ -81,6 +81,8 @@ struct PageData {
     phases: Phases,
     slo: String,
     generated_unix_s: f64,
+    /// Failures per kind that occurred, with each kind's meaning (the failures section).
+    failure_kinds: Vec<KindSummary>,
 }
 
 /// Quantiles at which a curve of `count` samples is drawn: 0, then 1 − 10^(−k/20), up to the
@@ -201,6 +203,14 @@ pub fn render(result: &RunResult, extras: &Extras) -> String {
         phases: Phases::of(&result.plan, result.started_unix_s),
         slo: crate::criteria::slo::describe(&result.plan.slo),
         generated_unix_s: crate::metrics::clock::unix_now_s(),
+        failure_kinds: KindCounts::of(
+            result
+                .stats
+                .failures
+                .iter()
+                .map(|(k, e)| (k.cause, e.count)),
+        )
+        .summary(),
     };
     // Serializing plain data (strings, numbers, maps with string keys) cannot fail.
     let data_json = serde_json::to_string(&data).unwrap_or_else(|_| "null".into());

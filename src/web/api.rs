@@ -11,7 +11,7 @@ use super::state::{Controller, Started, UiState, View, WebError};
 use crate::cluster::master::MasterError;
 use crate::cluster::nodes::WorkerView;
 use crate::engine::StopReason;
-use crate::metrics::{MetricId, NameStats, TimelinePoint};
+use crate::metrics::{FailureKind, KindCounts, KindSummary, MetricId, NameStats, TimelinePoint};
 use crate::report::json;
 use crate::report::phases::Phases;
 use crate::workload::ApiKind;
@@ -209,6 +209,8 @@ fn stats_row(method: &str, name: &str, s: &NameStats, rates: super::Rates) -> St
 pub struct ErrorRow {
     method: String,
     name: String,
+    /// The failure kind (`http_status`, `timeout`, ...).
+    kind: FailureKind,
     error: String,
     occurrences: u64,
     first_seen_unix_s: f64,
@@ -241,6 +243,8 @@ pub struct StatsResponse {
     metrics: json::Metrics,
     stats: Vec<StatsRow>,
     errors: Vec<ErrorRow>,
+    /// Failures per kind that occurred, with each kind's meaning.
+    error_kinds: Vec<KindSummary>,
     workers: Vec<WorkerRow>,
     worker_count: usize,
     /// The test's stage starts and warm-up, for the charts; `null` before its first point.
@@ -309,6 +313,7 @@ pub fn stats_response(view: &View) -> StatsResponse {
             ErrorRow {
                 method,
                 name,
+                kind: k.cause,
                 error: k.message.clone(),
                 occurrences: e.count,
                 first_seen_unix_s: e.first_seen_unix_s,
@@ -356,6 +361,8 @@ pub fn stats_response(view: &View) -> StatsResponse {
         metrics: json::metrics(&total),
         stats,
         errors,
+        error_kinds: KindCounts::of(view.stats.failures.iter().map(|(k, e)| (k.cause, e.count)))
+            .summary(),
         workers: view
             .workers
             .as_deref()

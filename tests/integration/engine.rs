@@ -1,8 +1,7 @@
 //! The engine and client against the mock: exact counts, timings, fault modes, stop.
 
 use crate::harness::*;
-use gsai_load::metrics::MetricId;
-use gsai_load::metrics::TokenSource;
+use gsai_load::metrics::{FailureKind, MetricId, TokenSource};
 use gsai_load::mock::{FaultRates, MockConfig};
 use gsai_load::workload::{ApiKind, ChatIdMode};
 use std::time::Duration;
@@ -93,59 +92,54 @@ async fn run_with_fault(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_fault_mode_has_its_message_and_exact_count() {
-    let cases: [(FaultRates, &str); 5] = [
+async fn each_fault_mode_has_its_kind_and_exact_count() {
+    let cases: [(FaultRates, FailureKind); 5] = [
         (
             FaultRates {
                 http_500: 1.0,
                 ..Default::default()
             },
-            "Received status code: 500",
+            FailureKind::HttpStatus,
         ),
         (
             FaultRates {
                 http_429: 1.0,
                 ..Default::default()
             },
-            "Received status code: 429",
+            FailureKind::HttpStatus,
         ),
         (
             FaultRates {
                 drop: 1.0,
                 ..Default::default()
             },
-            "Request failed: connection closed mid-stream",
+            FailureKind::IncompleteStream,
         ),
         (
             FaultRates {
                 malformed: 1.0,
                 ..Default::default()
             },
-            "Invalid JSON in SSE event",
+            FailureKind::MalformedEvent,
         ),
         (
             FaultRates {
                 stream_error: 1.0,
                 ..Default::default()
             },
-            "Stream error: Chat completion stream failed",
+            FailureKind::StreamError,
         ),
     ];
-    for (faults, message) in cases {
+    for (faults, kind) in cases {
         let (r, c) = run_with_fault(faults, 12).await;
         let t = total(&r);
         assert_eq!(
             (t.requests, t.failures),
             (12, 12),
-            "{message}: {:?}",
+            "{kind}: {:?}",
             r.stats.failures
         );
-        assert_eq!(
-            failures_starting(&r, message),
-            12,
-            "{message}: {:?}",
-            r.stats.failures
-        );
+        assert_eq!(failures_of(&r, kind), 12, "{kind}: {:?}", r.stats.failures);
         assert_eq!(c.requests, 12);
         assert_eq!(
             t.metric(MetricId::Ttft).count(),
@@ -169,19 +163,12 @@ async fn mixed_faults_are_counted_exactly_per_cause() {
     assert_eq!(t.requests, 300);
     assert_eq!(c.requests, 300);
     assert_eq!(
-        failures_starting(&r, "Received status code: 500"),
-        c.http_500
+        failures_of(&r, FailureKind::HttpStatus),
+        c.http_500 + c.http_429
     );
-    assert_eq!(
-        failures_starting(&r, "Received status code: 429"),
-        c.http_429
-    );
-    assert_eq!(
-        failures_starting(&r, "Request failed: connection closed mid-stream"),
-        c.dropped
-    );
-    assert_eq!(failures_starting(&r, "Invalid JSON"), c.malformed);
-    assert_eq!(failures_starting(&r, "Stream error"), c.stream_error);
+    assert_eq!(failures_of(&r, FailureKind::IncompleteStream), c.dropped);
+    assert_eq!(failures_of(&r, FailureKind::MalformedEvent), c.malformed);
+    assert_eq!(failures_of(&r, FailureKind::StreamError), c.stream_error);
     assert_eq!(t.successes(), c.ok);
     assert_eq!(
         t.failures,
@@ -217,18 +204,18 @@ async fn auth_and_chat_id_failures_name_their_cause() {
     let mut p = plan(&mock, 2, 6);
     p.token = Some(gsai_load::config::Secret::new("wrong-token"));
     let r = run(p).await;
-    assert_eq!(
-        failures_starting(&r, "Received status code: 401 (401 Unauthorized)"),
-        6,
-        "{:?}",
-        r.stats.failures
-    );
+    assert_eq!(failures_of(&r, FailureKind::HttpStatus), 6);
+    // The message is what is tested here: it carries the server's own explanation.
+    let msgs: Vec<_> = r.stats.failures.keys().map(|k| k.message.clone()).collect();
+    assert_eq!(msgs, ["Received status code: 401 (401 Unauthorized)"]);
 
     let mut p = plan(&mock, 2, 6);
     p.chat_id = ChatIdMode::Uuid;
     let r = run(p).await;
     let msgs: Vec<_> = r.stats.failures.keys().map(|k| k.message.clone()).collect();
     assert_eq!(total(&r).failures, 6);
+    assert_eq!(failures_of(&r, FailureKind::HttpStatus), 6);
+    // The message is what is tested here: it suggests the fix.
     assert!(
         msgs.iter()
             .all(|m| m.starts_with("Received status code: 404") && m.contains("--chat-id local")),
@@ -316,7 +303,7 @@ async fn timeouts_and_connect_failures_are_failures() {
     p.timeouts.idle = Duration::from_millis(200);
     let r = run(p).await;
     assert_eq!(
-        failures_starting(&r, "Request failed: no data for 200ms (idle limit)"),
+        failures_of(&r, FailureKind::Timeout),
         2,
         "{:?}",
         r.stats.failures
@@ -339,7 +326,7 @@ async fn timeouts_and_connect_failures_are_failures() {
     p.timeouts.first_byte = Duration::from_millis(200);
     let r = run(p).await;
     assert_eq!(
-        failures_starting(&r, "Request failed: timed out waiting for response headers"),
+        failures_of(&r, FailureKind::Timeout),
         2,
         "{:?}",
         r.stats.failures
@@ -356,7 +343,7 @@ async fn timeouts_and_connect_failures_are_failures() {
     p.max_requests = Some(3);
     let r = run(p).await;
     assert_eq!(
-        failures_starting(&r, "Request failed: connection to"),
+        failures_of(&r, FailureKind::Connect),
         3,
         "{:?}",
         r.stats.failures

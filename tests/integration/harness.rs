@@ -2,7 +2,7 @@
 
 use gsai_load::config::{Plan, Secret, WaitTime};
 use gsai_load::engine::{self, RunResult};
-use gsai_load::metrics::NameStats;
+use gsai_load::metrics::{FailureKind, NameStats};
 use gsai_load::mock::{self, MockConfig, MockServer};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -64,12 +64,12 @@ pub fn total(r: &RunResult) -> NameStats {
     r.stats.total()
 }
 
-/// Count of failures whose message starts with `prefix`.
-pub fn failures_starting(r: &RunResult, prefix: &str) -> u64 {
+/// Count of failures of kind `kind`.
+pub fn failures_of(r: &RunResult, kind: FailureKind) -> u64 {
     r.stats
         .failures
         .iter()
-        .filter(|(k, _)| k.message.starts_with(prefix))
+        .filter(|(k, _)| k.cause == kind)
         .map(|(_, e)| e.count)
         .sum()
 }

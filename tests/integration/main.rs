@@ -14,6 +14,7 @@ mod containers;
 mod containers_compose;
 mod containers_kube;
 mod engine;
+mod failure_kinds;
 mod load;
 mod outputs;
 mod packaging;

@@ -68,7 +68,7 @@ async fn https_with_a_private_ca_insecure_and_refused() {
     p.host = https.clone();
     let r = run(p).await;
     assert_eq!(
-        failures_starting(&r, "Request failed: TLS handshake with localhost failed"),
+        failures_of(&r, gsai_load::metrics::FailureKind::Tls),
         4,
         "{:?}",
         r.stats.failures

@@ -435,3 +435,36 @@ async fn page_and_assets_are_embedded_and_config_has_no_token() {
     assert_eq!(get(addr, "/nope").await.status, 404);
     mock.shutdown().await;
 }
+
+/// The failures tab's data: each row names its kind, and a per-kind summary counts them with
+/// each kind's meaning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_carry_their_kind_and_a_per_kind_summary() {
+    let mock = start_mock_failing(1.0).await;
+    let ui = start_ui(defaults(Some(&mock)), None).await;
+    let addr = ui.addr;
+    let mut seen = Seen::default();
+    let r = seen.keep(post_form(addr, "/swarm", "user_count=2&spawn_rate=50").await);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let s = wait_for(addr, &mut seen, Duration::from_secs(10), "failures", |s| {
+        s["errors"].as_array().is_some_and(|e| !e.is_empty())
+    })
+    .await;
+    let errors = s["errors"].as_array().unwrap();
+    assert!(errors.iter().all(|e| e["kind"] == "http_status"), "{s}");
+    let occurrences: u64 = errors
+        .iter()
+        .map(|e| e["occurrences"].as_u64().unwrap())
+        .sum();
+    let kinds = s["error_kinds"].as_array().expect("error_kinds");
+    assert_eq!(kinds.len(), 1, "{s}");
+    assert_eq!(kinds[0]["kind"], "http_status");
+    assert_eq!(kinds[0]["count"].as_u64(), Some(occurrences));
+    assert_eq!(
+        kinds[0]["meaning"].as_str(),
+        Some(gsai_load::metrics::FailureKind::HttpStatus.meaning())
+    );
+    let _ = get(addr, "/stop").await;
+    seen.assert_no_token();
+    mock.shutdown().await;
+}
