@@ -15,6 +15,7 @@ pub mod criteria;
 pub mod engine;
 pub mod metrics;
 pub mod mock;
+pub mod observe;
 pub mod report;
 pub mod sse;
 pub mod sweep;
