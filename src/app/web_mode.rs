@@ -57,6 +57,8 @@ pub async fn serve(
             login: flags.web_login.is_some(),
         }),
     );
+    // --server-metrics: every test started from the UI scrapes them (on a master: the master).
+    let runner = runner.with_server_metrics(super::server_metrics(&args, &template)?);
     let controller = web::Controller::with_runner(template, defaults, runner);
     let shutdown = CancellationToken::new();
     let state = web::WebState {
@@ -125,7 +127,12 @@ pub async fn serve(
         .context("serving the web UI failed")?;
     ended?;
     match controller.finished().borrow().clone() {
-        Some(result) => outputs::finish_after(&result, controller.history_ticks(), &outputs),
+        Some(result) => outputs::finish_after(
+            &result,
+            controller.history_ticks(),
+            controller.runner().server_metrics().current(),
+            &outputs,
+        ),
         None => Ok(0),
     }
 }

@@ -69,7 +69,7 @@ async fn run_master_web(dist: ClusterArgs, args: RunArgs, signals: &Signals) -> 
             Ok(())
         }) as crate::app::web_mode::Gate
     });
-    let runner = crate::web::Runner::Master(node.clone());
+    let runner = crate::web::Runner::master(node.clone());
     let code = crate::app::web_mode::serve(args, runner, gate, signals).await;
     // Workers quit with the master, as under Locust.
     node.shutdown().await;
@@ -82,7 +82,9 @@ async fn run_master_headless(
     signals: &Signals,
 ) -> anyhow::Result<u8> {
     let plan = args.to_plan()?;
-    let outputs = crate::app::outputs::Outputs::new(args.json.as_deref(), &args.outputs);
+    let mut outputs = crate::app::outputs::Outputs::new(args.json.as_deref(), &args.outputs);
+    // The master scrapes --server-metrics (workers never do).
+    outputs.server_metrics = crate::app::server_metrics(&args, &plan)?;
     let csv = crate::app::outputs::prepare(&outputs)?;
     eprintln!(
         "gsai-load {} master: {} users (spawn {}/s) over {} worker(s) against {} [{}], model {}",

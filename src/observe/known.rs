@@ -90,6 +90,11 @@ pub struct ServerTtft {
     pub p50_ms: Option<f64>,
     /// 99th percentile, ms.
     pub p99_ms: Option<f64>,
+    /// The bucket the median falls in, `[lower, upper]` ms (upper null: no bound): the
+    /// histogram cannot place it more precisely.
+    pub p50_bucket_ms: Option<[f64; 2]>,
+    /// The bucket the 99th percentile falls in, ms.
+    pub p99_bucket_ms: Option<[f64; 2]>,
 }
 
 fn url_series<'a>(all: &'a [Series], url: &'a str) -> impl Iterator<Item = &'a Series> + 'a {
@@ -220,6 +225,24 @@ pub fn quantile(buckets: &[(f64, f64)], q: f64) -> Option<f64> {
     Some(lower + (le - lower) * (rank - c_lower) / (c - c_lower))
 }
 
+/// The bucket `(lower, upper]` that holds the `q` quantile of cumulative buckets sorted by `le`.
+pub fn quantile_bucket(buckets: &[(f64, f64)], q: f64) -> Option<(f64, f64)> {
+    let mut running = 0.0f64;
+    let mut lower = 0.0;
+    let total = buckets.iter().map(|b| b.1).fold(0.0, f64::max);
+    if !(total > 0.0) {
+        return None;
+    }
+    for (le, c) in buckets {
+        running = running.max(*c);
+        if running >= q * total {
+            return Some((lower, *le));
+        }
+        lower = *le;
+    }
+    None
+}
+
 fn urls(all: &[Series]) -> Vec<String> {
     let mut u: Vec<String> = Vec::new();
     for s in all {
@@ -293,6 +316,8 @@ pub fn server_ttft(all: &[Series]) -> Vec<ServerTtft> {
                     count,
                     p50_ms: quantile(&d, 0.5).map(|s| s * 1000.0),
                     p99_ms: quantile(&d, 0.99).map(|s| s * 1000.0),
+                    p50_bucket_ms: quantile_bucket(&d, 0.5).map(|(a, b)| [a * 1000.0, b * 1000.0]),
+                    p99_bucket_ms: quantile_bucket(&d, 0.99).map(|(a, b)| [a * 1000.0, b * 1000.0]),
                 });
             }
             break;
@@ -365,6 +390,8 @@ mod tests {
         assert!((s[0].p50_ms.unwrap() - 100.0).abs() < 1e-9);
         assert!((s[0].p99_ms.unwrap() - 198.0).abs() < 1e-9);
         assert_eq!(s[0].source, "vllm:time_to_first_token_seconds");
+        assert_eq!(s[0].p50_bucket_ms, Some([0.0, 100.0]));
+        assert_eq!(s[0].p99_bucket_ms, Some([100.0, 200.0]));
     }
 
     #[test]

@@ -14,5 +14,5 @@ pub mod scrape;
 pub mod series;
 
 pub use args::ServerMetricsArgs;
-pub use scrape::{ScrapeHandle, ScrapeOptions, Scraper};
+pub use scrape::{ScrapeHandle, ScrapeOptions, ScrapeView, Scraper};
 pub use series::{ScrapeFailure, Series, ServerMetrics};

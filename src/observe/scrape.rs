@@ -140,14 +140,25 @@ impl ScrapeHandle {
         gathered
     }
 
-    /// Runs `f` on what was gathered so far (for live views), under a short lock.
-    pub fn with<R>(&self, f: impl FnOnce(&Collector) -> R) -> R {
-        f(&self.lock())
+    /// A view of what is being gathered, for live displays; it outlives the handle.
+    pub fn view(&self) -> ScrapeView {
+        ScrapeView(self.collector.clone())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Collector> {
         // A panic while holding the lock leaves data that is still consistent enough to read.
         self.collector.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A read-only view of a running (or finished) scraper's collection.
+#[derive(Clone)]
+pub struct ScrapeView(Arc<Mutex<Collector>>);
+
+impl ScrapeView {
+    /// Runs `f` on what was gathered so far, under a short lock (no `.await` inside).
+    pub fn with<R>(&self, f: impl FnOnce(&Collector) -> R) -> R {
+        f(&self.0.lock().unwrap_or_else(|p| p.into_inner()))
     }
 }
 

@@ -455,6 +455,11 @@ pub async fn config(State(c): State<Controller>) -> Json<Value> {
     }))
 }
 
+/// The well-known `--server-metrics` series of the current or last test, for the page's charts.
+pub async fn stats_server_metrics(State(c): State<Controller>) -> Json<Value> {
+    Json(c.runner().server_metrics().page_data())
+}
+
 /// Serves one download of the current or last test.
 pub async fn download(c: Controller, which: Download) -> Response {
     let Some((result, in_progress)) = c.result() else {
@@ -463,7 +468,8 @@ pub async fn download(c: Controller, which: Download) -> Response {
             "no test has run yet: start one, then download its results",
         );
     };
-    match downloads::render(which, &result, &c.history_ticks(), in_progress) {
+    let server = c.runner().server_metrics().current();
+    match downloads::render(which, &result, &c.history_ticks(), &server, in_progress) {
         Ok(file) => (
             [
                 (header::CONTENT_TYPE, file.content_type.to_string()),

@@ -13,6 +13,7 @@ mod form;
 pub mod guard;
 mod rates;
 pub mod runner;
+pub mod server_metrics;
 pub mod state;
 
 pub use args::WebArgs;
@@ -93,6 +94,7 @@ pub fn app(state: WebState, bound: SocketAddr) -> Router {
         .route("/stats/requests", get(api::stats_requests))
         .route("/stats/llm", get(api::stats_llm))
         .route("/stats/history", get(api::stats_history))
+        .route("/stats/server-metrics", get(api::stats_server_metrics))
         .merge(actions);
     for which in Download::ALL {
         router = router.route(which.path(), download_route(which));

@@ -217,7 +217,7 @@ impl Controller {
     /// A controller whose tests use `template` (every setting from the command line) with the
     /// form's users, spawn rate, host, model, run time and API put in.
     pub fn new(template: Plan, defaults: FormDefaults) -> Self {
-        Self::with_runner(template, defaults, Runner::Local)
+        Self::with_runner(template, defaults, Runner::local())
     }
 
     /// As [`Controller::new`], with tests started by `runner` (e.g. over a master's workers).
