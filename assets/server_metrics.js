@@ -101,7 +101,7 @@
         ["server (its histogram)", serverMs(c.server_p50_ms, c.server_p50_bucket_ms), serverMs(c.server_p99_ms, c.server_p99_bucket_ms)],
         ["gap", gap(c.client_p50_ms, c.server_p50_ms, c.server_p50_bucket_ms), gap(c.client_p99_ms, c.server_p99_ms, c.server_p99_bucket_ms)],
       ]);
-      el("p", "gsai-sm-note", "The " + c.note + ". The server's figures are interpolated within the histogram bucket shown in brackets (ms); " +
+      el("p", "gsai-sm-note", c.note.charAt(0).toUpperCase() + c.note.slice(1) + ". The server's figures are interpolated within the histogram bucket shown in brackets (ms); " +
         "a gap inside that bucket is below what the histogram can resolve.", container);
     });
 

@@ -49,7 +49,12 @@ fn client_ms(result: &RunResult, q: f64) -> Option<f64> {
 
 /// One comparison per endpoint whose TTFT histogram counted first tokens during the test.
 pub fn comparisons(result: &RunResult, sm: &ServerMetrics) -> Vec<TtftComparison> {
-    known::server_ttft(&sm.series)
+    compare(result, known::server_ttft(&sm.series))
+}
+
+/// The client's TTFT beside each server TTFT given.
+pub fn compare(result: &RunResult, server: Vec<known::ServerTtft>) -> Vec<TtftComparison> {
+    server
         .into_iter()
         .map(|s| TtftComparison {
             url: s.url,

@@ -457,7 +457,12 @@ pub async fn config(State(c): State<Controller>) -> Json<Value> {
 
 /// The well-known `--server-metrics` series of the current or last test, for the page's charts.
 pub async fn stats_server_metrics(State(c): State<Controller>) -> Json<Value> {
-    Json(c.runner().server_metrics().page_data())
+    let result = c.result();
+    Json(
+        c.runner()
+            .server_metrics()
+            .page_data(result.as_ref().map(|(r, _)| r.as_ref())),
+    )
 }
 
 /// Serves one download of the current or last test.

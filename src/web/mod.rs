@@ -45,6 +45,7 @@ const PAGE_HTML: &str = include_str!("../../assets/web.html");
 const PAGE_CSS: &str = include_str!("../../assets/web.css");
 const PAGE_JS: &str = include_str!("../../assets/web.js");
 const CHARTS_JS: &str = include_str!("../../assets/charts.js");
+const SERVER_METRICS_JS: &str = include_str!("../../assets/server_metrics.js");
 
 fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
     (
@@ -89,6 +90,10 @@ pub fn app(state: WebState, bound: SocketAddr) -> Router {
         .route(
             "/assets/charts.js",
             get(|| async { asset("text/javascript; charset=utf-8", CHARTS_JS) }),
+        )
+        .route(
+            "/assets/server_metrics.js",
+            get(|| async { asset("text/javascript; charset=utf-8", SERVER_METRICS_JS) }),
         )
         .route("/config", get(api::config))
         .route("/stats/requests", get(api::stats_requests))

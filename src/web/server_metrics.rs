@@ -2,6 +2,7 @@
 //! the current test's live collection, the last test's finished one, and the
 //! `GET /stats/server-metrics` answer the page charts (the well-known series only).
 
+use crate::engine::RunResult;
 use crate::observe::{known, ScrapeHandle, ScrapeOptions, ScrapeView, Scraper, ServerMetrics};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
@@ -67,8 +68,9 @@ impl ServerWatch {
     }
 
     /// The page's data: the well-known series of each endpoint, the server's TTFT over the
-    /// test so far, and the scrape failures.
-    pub fn page_data(&self) -> Value {
+    /// test so far beside the client's (of `result`, the test's figures so far), and the
+    /// scrape failures.
+    pub fn page_data(&self, result: Option<&RunResult>) -> Value {
         let live = self.lock().live.clone();
         let (overviews, ttft, errors) = match live {
             Some(v) => v.with(|c| {
@@ -87,10 +89,11 @@ impl ServerWatch {
                 )
             }
         };
+        let comparisons = result.map_or_else(Vec::new, |r| crate::report::server::compare(r, ttft));
         json!({
             "enabled": self.enabled(),
             "overviews": overviews,
-            "server_ttft": ttft,
+            "comparisons": comparisons,
             "errors": errors,
         })
     }
