@@ -139,9 +139,21 @@ mod tests {
         assert_eq!(get("vllm:num_requests_running", None), Some(3.0));
         assert_eq!(get("vllm:num_requests_waiting", None), Some(2.0));
         assert_eq!(get("vllm:kv_cache_usage_perc", None), Some(1.0));
-        assert_eq!(get("vllm:time_to_first_token_seconds_bucket", Some("0.04")), Some(1.0));
-        assert_eq!(get("vllm:time_to_first_token_seconds_bucket", Some("0.16")), Some(2.0));
-        assert_eq!(get("vllm:time_to_first_token_seconds_bucket", Some("+Inf")), Some(3.0));
-        assert_eq!(get("vllm:time_to_first_token_seconds_count", None), Some(3.0));
+        assert_eq!(
+            get("vllm:time_to_first_token_seconds_bucket", Some("0.04")),
+            Some(1.0)
+        );
+        assert_eq!(
+            get("vllm:time_to_first_token_seconds_bucket", Some("0.16")),
+            Some(2.0)
+        );
+        assert_eq!(
+            get("vllm:time_to_first_token_seconds_bucket", Some("+Inf")),
+            Some(3.0)
+        );
+        assert_eq!(
+            get("vllm:time_to_first_token_seconds_count", None),
+            Some(3.0)
+        );
     }
 }

@@ -139,7 +139,11 @@ fn buckets_over_time(all: &[Series], url: &str, family: &str) -> Vec<(f64, Vec<(
     let name = format!("{family}_bucket");
     let mut at: BTreeMap<u64, BTreeMap<u64, f64>> = BTreeMap::new();
     for s in url_series(all, url).filter(|s| s.name == name) {
-        let Some(le) = s.labels.get("le").and_then(|v| v.trim().parse::<f64>().ok()) else {
+        let Some(le) = s
+            .labels
+            .get("le")
+            .and_then(|v| v.trim().parse::<f64>().ok())
+        else {
             continue;
         };
         for [t, v] in &s.points {
@@ -207,7 +211,8 @@ pub fn quantile(buckets: &[(f64, f64)], q: f64) -> Option<f64> {
         })
         .collect();
     let total = cum.last()?.1;
-    if !(total > 0.0) {
+    // Also refuses NaN.
+    if total.is_nan() || total <= 0.0 {
         return None;
     }
     let rank = q * total;
@@ -230,7 +235,8 @@ pub fn quantile_bucket(buckets: &[(f64, f64)], q: f64) -> Option<(f64, f64)> {
     let mut running = 0.0f64;
     let mut lower = 0.0;
     let total = buckets.iter().map(|b| b.1).fold(0.0, f64::max);
-    if !(total > 0.0) {
+    // Also refuses NaN.
+    if total.is_nan() || total <= 0.0 {
         return None;
     }
     for (le, c) in buckets {
@@ -352,7 +358,10 @@ mod tests {
         assert!((quantile(&b, 0.75).unwrap() - 0.15).abs() < 1e-12);
         assert_eq!(quantile(&[(0.1, 0.0), (f64::INFINITY, 0.0)], 0.5), None);
         // Past the last finite bound: that bound.
-        assert_eq!(quantile(&[(0.1, 1.0), (f64::INFINITY, 10.0)], 0.99), Some(0.1));
+        assert_eq!(
+            quantile(&[(0.1, 1.0), (f64::INFINITY, 10.0)], 0.99),
+            Some(0.1)
+        );
         assert_eq!(quantile(&[], 0.5), None);
         // Decreasing counts from a hostile peer do not break it.
         assert!(quantile(&[(0.1, 9.0), (0.2, 3.0), (f64::INFINITY, 9.0)], 0.5).is_some());
@@ -365,14 +374,34 @@ mod tests {
             t.iter().zip(vals).map(|(p, v)| [p[0], v]).collect()
         };
         let all = vec![
-            series("vllm:num_requests_running", &[("model_name", "a")], &with([1.0, 2.0, 3.0])),
-            series("vllm:num_requests_running", &[("model_name", "b")], &with([1.0, 1.0, 1.0])),
+            series(
+                "vllm:num_requests_running",
+                &[("model_name", "a")],
+                &with([1.0, 2.0, 3.0]),
+            ),
+            series(
+                "vllm:num_requests_running",
+                &[("model_name", "b")],
+                &with([1.0, 1.0, 1.0]),
+            ),
             series("vllm:num_requests_waiting", &[], &with([0.0, 5.0, 0.0])),
             series("vllm:gpu_cache_usage_perc", &[], &with([0.1, 0.5, 0.25])),
             // 10 first tokens before the test, then 20 under 0.1 s and 20 under 0.2 s.
-            series("vllm:time_to_first_token_seconds_bucket", &[("le", "0.1")], &with([10.0, 30.0, 30.0])),
-            series("vllm:time_to_first_token_seconds_bucket", &[("le", "0.2")], &with([10.0, 30.0, 50.0])),
-            series("vllm:time_to_first_token_seconds_bucket", &[("le", "+Inf")], &with([10.0, 30.0, 50.0])),
+            series(
+                "vllm:time_to_first_token_seconds_bucket",
+                &[("le", "0.1")],
+                &with([10.0, 30.0, 30.0]),
+            ),
+            series(
+                "vllm:time_to_first_token_seconds_bucket",
+                &[("le", "0.2")],
+                &with([10.0, 30.0, 50.0]),
+            ),
+            series(
+                "vllm:time_to_first_token_seconds_bucket",
+                &[("le", "+Inf")],
+                &with([10.0, 30.0, 50.0]),
+            ),
         ];
         let o = overviews(&all);
         assert_eq!(o.len(), 1);

@@ -76,8 +76,8 @@ pub fn parse(body: &[u8]) -> Result<(Vec<Sample>, Option<String>), ParseError> {
     } else {
         std::borrow::Cow::Borrowed(text)
     };
-    let parsed =
-        std::panic::catch_unwind(|| prom_text_format_parser::parse_scrape(&text)).map_err(|_| {
+    let parsed = std::panic::catch_unwind(|| prom_text_format_parser::parse_scrape(&text))
+        .map_err(|_| {
             ParseError::Syntax("the parser failed on this text (please report it)".into())
         })?;
     let (metrics, problem) = parsed;
@@ -170,11 +170,20 @@ vllm:time_to_first_token_seconds_count{engine=\"0\",model_name=\"m\"} 5.0
         let running = find("vllm:num_requests_running", None);
         assert_eq!((running.kind, running.value), (SeriesKind::Gauge, 3.0));
         assert_eq!(running.labels["model_name"], "m");
-        assert_eq!(find("vllm:prompt_tokens_total", None).kind, SeriesKind::Counter);
+        assert_eq!(
+            find("vllm:prompt_tokens_total", None).kind,
+            SeriesKind::Counter
+        );
         let inf = find("vllm:time_to_first_token_seconds_bucket", Some("+Inf"));
         assert_eq!((inf.kind, inf.value), (SeriesKind::Histogram, 5.0));
-        assert_eq!(find("vllm:time_to_first_token_seconds_count", None).value, 5.0);
-        assert_eq!(find("vllm:time_to_first_token_seconds_sum", None).value, 1.5);
+        assert_eq!(
+            find("vllm:time_to_first_token_seconds_count", None).value,
+            5.0
+        );
+        assert_eq!(
+            find("vllm:time_to_first_token_seconds_sum", None).value,
+            1.5
+        );
         assert_eq!(samples.len(), 6);
     }
 
@@ -195,7 +204,12 @@ vllm:time_to_first_token_seconds_count{engine=\"0\",model_name=\"m\"} 5.0
             Err(ParseError::Syntax(m)) => assert!(m.chars().count() <= MAX_MESSAGE_CHARS + 1),
             other => panic!("{other:?}"),
         }
-        for text in ["{", "a{b=\"", "# TYPE x histogram\nx_bucket{le=\"zz\"} 1\n", "\n\n\n"] {
+        for text in [
+            "{",
+            "a{b=\"",
+            "# TYPE x histogram\nx_bucket{le=\"zz\"} 1\n",
+            "\n\n\n",
+        ] {
             let _ = parse(text.as_bytes());
         }
     }

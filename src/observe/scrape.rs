@@ -111,7 +111,14 @@ impl Scraper {
         let stop = CancellationToken::new();
         let opts = Arc::new(opts);
         let tasks = (0..opts.endpoints.len())
-            .map(|i| tokio::spawn(scrape_loop(i, opts.clone(), collector.clone(), stop.clone())))
+            .map(|i| {
+                tokio::spawn(scrape_loop(
+                    i,
+                    opts.clone(),
+                    collector.clone(),
+                    stop.clone(),
+                ))
+            })
             .collect();
         ScrapeHandle {
             collector,
@@ -200,7 +207,10 @@ async fn scrape_loop(
             match outcome {
                 Ok((samples, problem)) => {
                     let kept = match &opts.filter {
-                        Some(re) => samples.into_iter().filter(|s| re.is_match(&s.name)).collect(),
+                        Some(re) => samples
+                            .into_iter()
+                            .filter(|s| re.is_match(&s.name))
+                            .collect(),
                         None => samples,
                     };
                     let mut note = c.record(i, at, kept);
@@ -279,9 +289,8 @@ async fn fetch(e: &Endpoint, max_body_bytes: usize) -> Result<Bytes, String> {
             ));
         }
     }
-    let too_large = || {
-        format!("the response is larger than {max_body_bytes} bytes (the scrape size cap)")
-    };
+    let too_large =
+        || format!("the response is larger than {max_body_bytes} bytes (the scrape size cap)");
     let claimed = resp
         .headers()
         .get(hyper::header::CONTENT_LENGTH)
@@ -290,7 +299,10 @@ async fn fetch(e: &Endpoint, max_body_bytes: usize) -> Result<Bytes, String> {
     if claimed.is_some_and(|n| n > max_body_bytes as u64) {
         return Err(too_large());
     }
-    match Limited::new(resp.into_body(), max_body_bytes).collect().await {
+    match Limited::new(resp.into_body(), max_body_bytes)
+        .collect()
+        .await
+    {
         Ok(b) => Ok(b.to_bytes()),
         Err(err) if err.is::<http_body_util::LengthLimitError>() => Err(too_large()),
         Err(err) => Err(format!("reading the body failed: {err}")),

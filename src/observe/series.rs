@@ -137,9 +137,7 @@ impl Collector {
     /// Records one successful scrape of URL `url` at `unix_s`. Returns a message when this
     /// scrape hit a bound for the first time (for a warning).
     pub fn record(&mut self, url: usize, unix_s: f64, samples: Vec<Sample>) -> Option<String> {
-        let Some(n) = self.scrapes.get_mut(url) else {
-            return None;
-        };
+        let n = self.scrapes.get_mut(url)?;
         let nth = *n;
         *n += 1;
         if nth % self.stride != 0 {
@@ -314,7 +312,10 @@ mod tests {
         assert_eq!(pts[0][0], 0.0, "the start is kept");
         assert!(pts.last().unwrap()[0] >= 90.0, "the end is reached");
         // Rates stay right whatever the spacing.
-        assert!(m.series[0].rate_per_s.iter().all(|p| (p[1] - 10.0).abs() < 1e-9));
+        assert!(m.series[0]
+            .rate_per_s
+            .iter()
+            .all(|p| (p[1] - 10.0).abs() < 1e-9));
     }
 
     #[test]
@@ -326,7 +327,10 @@ mod tests {
         assert!(c.fail(1, 3.0, "refused"));
         let e = c.errors();
         assert_eq!(e.len(), 3);
-        assert_eq!((e[0].count, e[0].first_unix_s, e[0].last_unix_s), (2, 1.0, 2.0));
+        assert_eq!(
+            (e[0].count, e[0].first_unix_s, e[0].last_unix_s),
+            (2, 1.0, 2.0)
+        );
         // An unknown index is ignored, not a panic.
         assert!(c.record(7, 1.0, vec![sample("a", 1.0)]).is_none());
     }

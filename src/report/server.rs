@@ -137,12 +137,7 @@ pub fn console(result: &RunResult, sm: &ServerMetrics) -> String {
             let _ = writeln!(out, "    {label:<8}{a:>22}{b:>22}");
         };
         row(&mut out, "", "p50".into(), "p99".into());
-        row(
-            &mut out,
-            "client",
-            ms(c.client_p50_ms),
-            ms(c.client_p99_ms),
-        );
+        row(&mut out, "client", ms(c.client_p50_ms), ms(c.client_p99_ms));
         row(
             &mut out,
             "server",
@@ -161,11 +156,7 @@ pub fn console(result: &RunResult, sm: &ServerMetrics) -> String {
         );
     }
     for e in &sm.errors {
-        let _ = writeln!(
-            out,
-            "  scrape problem ×{}: {}: {}",
-            e.count, e.url, e.cause
-        );
+        let _ = writeln!(out, "  scrape problem ×{}: {}: {}", e.count, e.url, e.cause);
     }
     out
 }

@@ -80,7 +80,9 @@ async fn exporter(mode: Mode) -> Exporter {
                         Ok(n) => head.extend_from_slice(&buf[..n]),
                     }
                 }
-                h.lock().unwrap().push(String::from_utf8_lossy(&head).into_owned());
+                h.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&head).into_owned());
                 let n = s.fetch_add(1, Ordering::SeqCst) + 1;
                 let (body, announce) = match mode {
                     Mode::Series => (series_text(n).into_bytes(), true),
@@ -94,7 +96,9 @@ async fn exporter(mode: Mode) -> Exporter {
                 };
                 let mut resp = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\nconnection: close\r\n".to_vec();
                 if announce {
-                    resp.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+                    resp.extend_from_slice(
+                        format!("content-length: {}\r\n", body.len()).as_bytes(),
+                    );
                 }
                 resp.extend_from_slice(b"\r\n");
                 let _ = conn.write_all(&resp).await;
@@ -127,7 +131,10 @@ fn options(urls: &[&str], interval_ms: u64) -> ScrapeOptions {
 async fn served_at_least(e: &Exporter, n: u64) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while e.served.load(Ordering::SeqCst) < n {
-        assert!(Instant::now() < deadline, "the exporter served fewer than {n} scrapes");
+        assert!(
+            Instant::now() < deadline,
+            "the exporter served fewer than {n} scrapes"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -182,10 +189,19 @@ async fn a_headless_run_scrapes_known_series_and_reports_an_unreachable_url() {
     ))
     .await;
     let all = text(&o);
-    assert_eq!(o.status.code(), Some(0), "a scrape failure never fails the test: {all}");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "a scrape failure never fails the test: {all}"
+    );
     assert!(!all.contains(TOKEN), "{all}");
     // Warned once for the dead URL, however many scrapes failed.
-    assert_eq!(all.matches("--server-metrics http://127.0.0.1:1/metrics").count(), 1, "{all}");
+    assert_eq!(
+        all.matches("--server-metrics http://127.0.0.1:1/metrics")
+            .count(),
+        1,
+        "{all}"
+    );
     assert!(all.contains("TTFT, client vs server"), "{all}");
     let doc: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
 
@@ -212,30 +228,47 @@ async fn a_headless_run_scrapes_known_series_and_reports_an_unreachable_url() {
     assert_eq!(rates.len(), pts.len() - 1);
     for (w, r) in pts.windows(2).zip(rates) {
         let dt = w[1].0 - w[0].0;
-        assert!((r[1].as_f64().unwrap() * dt - 10.0).abs() < 1e-6, "{r:?} over {dt}s");
+        assert!(
+            (r[1].as_f64().unwrap() * dt - 10.0).abs() < 1e-6,
+            "{r:?} over {dt}s"
+        );
         assert_eq!(r[0].as_f64().unwrap(), w[1].0);
     }
     // Points lie within the test (plus the last scrape at its very end).
     let start = doc["started_unix_s"].as_f64().unwrap();
     let end = start + doc["duration_s"].as_f64().unwrap();
-    assert!(gauge.iter().all(|(t, _)| *t >= start - 0.5 && *t <= end + 2.0));
+    assert!(gauge
+        .iter()
+        .all(|(t, _)| *t >= start - 0.5 && *t <= end + 2.0));
     // The histogram: 2 first tokens per scrape under 0.1 s and 2 under 0.2 s, so the server's
     // median over the test is the 0.1 s bound.
     let ttft = &doc["server_ttft"][0];
     assert_eq!(ttft["source"], "vllm:time_to_first_token_seconds");
-    assert_eq!(ttft["server_count"].as_f64().unwrap(), 4.0 * (gauge.len() - 1) as f64);
-    assert!((ttft["server_p50_ms"].as_f64().unwrap() - 100.0).abs() < 1e-6, "{ttft}");
+    assert_eq!(
+        ttft["server_count"].as_f64().unwrap(),
+        4.0 * (gauge.len() - 1) as f64
+    );
+    assert!(
+        (ttft["server_p50_ms"].as_f64().unwrap() - 100.0).abs() < 1e-6,
+        "{ttft}"
+    );
     assert!(ttft["note"].as_str().unwrap().contains("Open WebUI"));
     // The unreachable URL: reported with its cause, once per cause, with its count.
     let errors = doc["server_metrics_errors"].as_array().unwrap();
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(errors[0]["url"], dead);
-    assert!(errors[0]["cause"].as_str().unwrap().contains("connection"), "{errors:?}");
+    assert!(
+        errors[0]["cause"].as_str().unwrap().contains("connection"),
+        "{errors:?}"
+    );
     assert!(errors[0]["count"].as_u64().unwrap() >= 3);
     // The token never reached the metrics URL.
     for head in fake.heads.lock().unwrap().iter() {
         let lower = head.to_ascii_lowercase();
-        assert!(!lower.contains("authorization") && !head.contains(TOKEN), "{head}");
+        assert!(
+            !lower.contains("authorization") && !head.contains(TOKEN),
+            "{head}"
+        );
         assert!(lower.starts_with("get /metrics http/1.1"), "{head}");
     }
 
@@ -243,7 +276,12 @@ async fn a_headless_run_scrapes_known_series_and_reports_an_unreachable_url() {
     let html = dir.path().join("r.html");
     let o = output(bin(
         dir.path(),
-        &["report", json.to_str().unwrap(), "--html", html.to_str().unwrap()],
+        &[
+            "report",
+            json.to_str().unwrap(),
+            "--html",
+            html.to_str().unwrap(),
+        ],
     ))
     .await;
     let all = text(&o);
@@ -251,7 +289,10 @@ async fn a_headless_run_scrapes_known_series_and_reports_an_unreachable_url() {
     assert!(all.contains("TTFT, client vs server"), "{all}");
     assert!(all.contains("scrape problem"), "{all}");
     let page = std::fs::read_to_string(&html).unwrap();
-    assert!(page.contains("\"engine\":\"vLLM\""), "the vLLM overview is in the page data");
+    assert!(
+        page.contains("\"engine\":\"vLLM\""),
+        "the vLLM overview is in the page data"
+    );
     assert!(page.contains("GsaiServerMetrics"));
     if let Some(exe) = chromium("server metrics section") {
         let dom = dump_dom(&exe, &html).await;
@@ -262,7 +303,10 @@ async fn a_headless_run_scrapes_known_series_and_reports_an_unreachable_url() {
             "TTFT, client vs server",
             "Scrape problems",
         ] {
-            assert!(dom.contains(title), "{title} missing from the rendered page");
+            assert!(
+                dom.contains(title),
+                "{title} missing from the rendered page"
+            );
         }
         let shot = std::env::temp_dir().join("gsai-load-server-metrics.png");
         screenshot(&exe, &html, &shot, (1400, 3000)).await;
@@ -307,9 +351,21 @@ async fn oversized_and_silent_endpoints_fail_their_scrapes_within_bounds() {
             .map(|e| e.cause.clone())
             .unwrap_or_else(|| panic!("no failure for {url}: {:?}", m.errors))
     };
-    assert!(cause(&announced.url).contains("larger than 4000 bytes"), "{:?}", m.errors);
-    assert!(cause(&unannounced.url).contains("larger than 4000 bytes"), "{:?}", m.errors);
-    assert!(cause(&silent.url).contains("within 300ms"), "{:?}", m.errors);
+    assert!(
+        cause(&announced.url).contains("larger than 4000 bytes"),
+        "{:?}",
+        m.errors
+    );
+    assert!(
+        cause(&unannounced.url).contains("larger than 4000 bytes"),
+        "{:?}",
+        m.errors
+    );
+    assert!(
+        cause(&silent.url).contains("within 300ms"),
+        "{:?}",
+        m.errors
+    );
     // One entry per URL and cause, counting every failed scrape.
     assert_eq!(m.errors.len(), 3, "{:?}", m.errors);
     assert!(m.errors.iter().all(|e| e.count >= 2));
@@ -354,5 +410,9 @@ async fn the_mocks_own_metrics_count_every_first_token() {
     let client = c["client_p50_ms"].as_f64().unwrap();
     assert!(client > bucket[0].as_f64().unwrap(), "{c}");
     assert!(client < bucket[1].as_f64().unwrap() + 20.0, "{c}");
-    assert!(doc["server_metrics_errors"].is_null(), "{}", doc["server_metrics_errors"]);
+    assert!(
+        doc["server_metrics_errors"].is_null(),
+        "{}",
+        doc["server_metrics_errors"]
+    );
 }
