@@ -84,7 +84,9 @@ async fn run_master_headless(
     let plan = args.to_plan()?;
     let mut outputs = crate::app::outputs::Outputs::new(args.json.as_deref(), &args.outputs);
     // The master scrapes --server-metrics (workers never do).
-    outputs.server_metrics = crate::app::server_metrics(&args, &plan)?;
+    outputs.server_metrics = args
+        .server_metrics
+        .options(&plan.tls, Some(crate::observe::args::stderr_warnings()))?;
     let csv = crate::app::outputs::prepare(&outputs)?;
     eprintln!(
         "gsai-load {} master: {} users (spawn {}/s) over {} worker(s) against {} [{}], model {}",

@@ -213,7 +213,7 @@ async fn scrape_loop(
                             .collect(),
                         None => samples,
                     };
-                    let mut note = c.record(i, at, kept);
+                    let mut note = c.record(i, at, kept, last);
                     if let Some(p) = problem {
                         let cause = format!("part of the response was skipped: {p}");
                         if c.fail(i, at, &cause) {

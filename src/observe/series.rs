@@ -134,13 +134,20 @@ impl Collector {
         }
     }
 
-    /// Records one successful scrape of URL `url` at `unix_s`. Returns a message when this
-    /// scrape hit a bound for the first time (for a warning).
-    pub fn record(&mut self, url: usize, unix_s: f64, samples: Vec<Sample>) -> Option<String> {
+    /// Records one successful scrape of URL `url` at `unix_s`; after thinning, only one scrape
+    /// in `stride` is kept, except a `last` one (the test's end is always kept). Returns a
+    /// message when this scrape hit a bound for the first time (for a warning).
+    pub fn record(
+        &mut self,
+        url: usize,
+        unix_s: f64,
+        samples: Vec<Sample>,
+        last: bool,
+    ) -> Option<String> {
         let n = self.scrapes.get_mut(url)?;
         let nth = *n;
         *n += 1;
-        if nth % self.stride != 0 {
+        if nth % self.stride != 0 && !last {
             return None;
         }
         let mut refused = false;
@@ -285,8 +292,8 @@ mod tests {
         };
         let mut c = Collector::new(vec!["u".into()], bounds);
         let batch = || vec![sample("a", 1.0), sample("b", 1.0), sample("c", 1.0)];
-        assert!(c.record(0, 1.0, batch()).is_some());
-        assert!(c.record(0, 2.0, batch()).is_none(), "reported once");
+        assert!(c.record(0, 1.0, batch(), false).is_some());
+        assert!(c.record(0, 2.0, batch(), false).is_none(), "reported once");
         let m = c.into_metrics();
         assert_eq!(m.series.len(), 2);
         assert_eq!(m.series[0].points.len(), 2);
@@ -303,14 +310,21 @@ mod tests {
         };
         let mut c = Collector::new(vec!["u".into()], bounds);
         for t in 0..100 {
-            c.record(0, f64::from(t), vec![sample("a", f64::from(t) * 10.0)]);
+            c.record(
+                0,
+                f64::from(t),
+                vec![sample("a", f64::from(t) * 10.0)],
+                false,
+            );
             assert!(c.point_count() <= 20);
         }
+        // The test's last scrape is kept whatever the stride.
+        c.record(0, 100.5, vec![sample("a", 1005.0)], true);
         let m = c.into_metrics();
         let pts = &m.series[0].points;
         assert!(pts.len() >= 10 && pts.len() <= 20, "{}", pts.len());
         assert_eq!(pts[0][0], 0.0, "the start is kept");
-        assert!(pts.last().unwrap()[0] >= 90.0, "the end is reached");
+        assert_eq!(pts.last().unwrap()[0], 100.5, "the end is kept");
         // Rates stay right whatever the spacing.
         assert!(m.series[0]
             .rate_per_s
@@ -332,6 +346,6 @@ mod tests {
             (2, 1.0, 2.0)
         );
         // An unknown index is ignored, not a panic.
-        assert!(c.record(7, 1.0, vec![sample("a", 1.0)]).is_none());
+        assert!(c.record(7, 1.0, vec![sample("a", 1.0)], true).is_none());
     }
 }

@@ -416,3 +416,89 @@ async fn the_mocks_own_metrics_count_every_first_token() {
         doc["server_metrics_errors"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_distributed_mode_the_master_scrapes() {
+    use crate::cluster::{clean, Proc};
+    let mock = start_mock(fast_config()).await;
+    let fake = exporter(Mode::Series).await;
+    let dir = tempfile::tempdir().unwrap();
+    let host = mock.base_url();
+    let mut m = Proc::spawn(clean(
+        dir.path(),
+        &[
+            "--master",
+            "--headless",
+            "--master-bind-host",
+            "127.0.0.1",
+            "--master-bind-port",
+            "0",
+            "-H",
+            &host,
+            "--model",
+            "test-model",
+            "--wait",
+            "constant(0.05)",
+            "--print-every",
+            "0",
+            "--expect-workers",
+            "1",
+            "-u",
+            "2",
+            "-r",
+            "100",
+            "-t",
+            "2s",
+            "--server-metrics",
+            &fake.url,
+            "--server-metrics-interval",
+            "200ms",
+            "--json",
+            "out.json",
+        ],
+    ));
+    let line = m
+        .wait_line("master listening on", Duration::from_secs(20))
+        .await;
+    let port: u16 = line
+        .split_whitespace()
+        .nth(3)
+        .and_then(|a| a.rsplit(':').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"));
+    // The worker is given --server-metrics too: it must not scrape (only the master does).
+    let port = port.to_string();
+    let mut c = clean(
+        dir.path(),
+        &[
+            "--worker",
+            "--master-host",
+            "127.0.0.1",
+            "--master-port",
+            &port,
+            "--server-metrics",
+            &fake.url,
+        ],
+    );
+    c.env("GSA_AUTH_TOKEN", TOKEN).env("GSAI_HOST", &host);
+    let mut w = Proc::spawn(c);
+    assert_eq!(
+        m.wait_exit(Duration::from_secs(60)).await,
+        Some(0),
+        "{}",
+        m.text()
+    );
+    let _ = w.wait_exit(Duration::from_secs(20)).await;
+    let doc: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("out.json")).unwrap()).unwrap();
+    let gauge = points(series(&doc, "fake_scrapes"));
+    assert!(gauge.len() >= 3, "{gauge:?}");
+    // One scraper: the exporter's count is exactly the master's points.
+    assert_eq!(fake.served.load(Ordering::SeqCst), gauge.len() as u64);
+    for head in fake.heads.lock().unwrap().iter() {
+        assert!(
+            !head.to_ascii_lowercase().contains("authorization"),
+            "{head}"
+        );
+    }
+}
