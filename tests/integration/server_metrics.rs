@@ -502,3 +502,84 @@ async fn in_distributed_mode_the_master_scrapes() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_ui_serves_the_well_known_series_live_and_in_downloads() {
+    use crate::http::{get, post_form};
+    use gsai_load::web::{self, Controller, Runner, WebState};
+    let mock = start_mock(fast_config()).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let mut plan = crate::web::template();
+    plan.host = mock.base_url();
+    let runner = Runner::local().with_server_metrics(Some(options(
+        &[&format!("{}/metrics", mock.base_url())],
+        100,
+    )));
+    let state = WebState {
+        controller: Controller::with_runner(plan, crate::web::defaults(Some(&mock)), runner),
+        login: None,
+    };
+    tokio::spawn(web::serve(listener, state, shutdown.clone()));
+    let before = get(addr, "/stats/server-metrics").await.json();
+    assert_eq!(before["enabled"], true);
+    assert_eq!(before["overviews"], serde_json::json!([]));
+    let r = post_form(addr, "/swarm", "user_count=2&spawn_rate=50").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Live: the mock's vLLM-style series show up while the test runs (polled, bounded).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let live = loop {
+        let d = get(addr, "/stats/server-metrics").await.json();
+        let ready = d["overviews"][0]["running"]
+            .as_array()
+            .is_some_and(|p| p.len() >= 3)
+            && d["comparisons"][0]["server_count"].as_f64() > Some(0.0)
+            // The client's figures arrive with the engine's once-a-second snapshot.
+            && d["comparisons"][0]["client_p50_ms"].is_number();
+        if ready {
+            break d;
+        }
+        assert!(Instant::now() < deadline, "no live server metrics: {d}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(live["overviews"][0]["engine"], "vLLM");
+    assert_eq!(
+        live["overviews"][0]["ttft_source"],
+        "vllm:time_to_first_token_seconds"
+    );
+    assert!(
+        live["comparisons"][0]["client_p50_ms"].as_f64().is_some(),
+        "{live}"
+    );
+    assert_eq!(get(addr, "/stop").await.status, 200);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let s = get(addr, "/stats/requests").await.json();
+        if s["state"] == "stopped" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the test did not stop: {s}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // After the test: the finished collection, in the page data and in the JSON download.
+    let after = get(addr, "/stats/server-metrics").await.json();
+    assert_eq!(after["overviews"][0]["engine"], "vLLM");
+    let doc = get(addr, "/result.json").await.json();
+    let names: Vec<&str> = doc["server_metrics"]
+        .as_array()
+        .expect("server_metrics in the download")
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert!(names.contains(&"vllm:num_requests_running"), "{names:?}");
+    assert_eq!(
+        doc["server_ttft"][0]["server_count"].as_f64(),
+        doc["summary"]["successes"].as_f64(),
+        "every first token counted by the last scrape"
+    );
+    let page = get(addr, "/assets/server_metrics.js").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("GsaiServerMetrics"));
+    shutdown.cancel();
+}
