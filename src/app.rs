@@ -3,13 +3,13 @@
 
 use crate::cli::{Cli, Command, DemoArgs, RunArgs};
 use crate::config::{Plan, Secret, TokenScope, WaitTime};
-use crate::engine;
-use crate::report;
 use crate::web;
 use anyhow::Context;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+pub mod cluster_mode;
+pub mod headless;
 pub mod outputs;
 pub mod signals;
 pub mod web_mode;
@@ -43,11 +43,9 @@ pub async fn main(cli: Cli) -> anyhow::Result<u8> {
         Some(Command::Compare(args)) => outputs::compare_cmd(&args),
         Some(Command::Sweep(args)) => sweep(*args).await,
         // Distributed mode (issue 5): --master / --worker.
-        None if cli.cluster.enabled() => {
-            crate::cluster::run::main(cli.cluster, cli.run, &signals).await
-        }
+        None if cli.cluster.enabled() => cluster_mode::main(cli.cluster, cli.run, &signals).await,
         None if cli.run.headless => headless(cli.run, &signals).await,
-        None => web_mode::serve(cli.run, web::Runner::local(), None, &signals).await,
+        None => web_mode::serve(cli.run, web::Runner::Local, None, &signals).await,
     }
 }
 
@@ -104,8 +102,8 @@ pub(crate) fn warn_about(plan: &Plan, sends_requests: bool, web: Option<WebListe
     }
 }
 
-/// Runs a plan headless: live console, Ctrl-C or SIGTERM to stop (twice to cancel in-flight
-/// requests at once), summary and outputs at the end.
+/// Runs a plan headless in this process: live console, Ctrl-C or SIGTERM to stop (twice to
+/// cancel in-flight requests at once), summary and outputs at the end.
 pub async fn run_test(
     plan: Plan,
     print_every_s: f64,
@@ -118,33 +116,9 @@ pub async fn run_test(
         env!("CARGO_PKG_VERSION"),
         describe_plan(&plan)
     );
-    let handle = engine::start(plan)?;
-    let mut snaps = handle.subscribe();
-    let printer = (print_every_s > 0.0).then(|| {
-        let every = Duration::from_secs_f64(print_every_s);
-        tokio::spawn(async move {
-            let mut last = Instant::now();
-            while snaps.changed().await.is_ok() {
-                if last.elapsed() + Duration::from_millis(100) >= every {
-                    last = Instant::now();
-                    let snap = snaps.borrow_and_update().clone();
-                    eprint!("{}", report::console::live(&snap.kinds, &snap));
-                }
-            }
-        })
-    });
-    let (stopper, canceller) = (handle.stopper(), handle.stopper());
-    let stop = signals.on_stop(
-        "stopping: waiting for in-flight requests (up to --stop-timeout)",
-        move || stopper.stop(),
-        move || canceller.cancel_now(),
-    );
-    let done = outputs::run(handle, csv, outputs).await?;
-    stop.abort();
-    if let Some(p) = printer {
-        p.abort();
-    }
-    outputs::finish(done, outputs)
+    let log = outputs.args.requests_log.as_deref();
+    let running = crate::driver::Runner::Local.start_logged(plan, log)?;
+    headless::drive(running, csv, print_every_s, outputs, signals).await
 }
 
 async fn sweep(args: crate::sweep::SweepArgs) -> anyhow::Result<u8> {

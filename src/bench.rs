@@ -23,13 +23,13 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 64)]
     pub throughput_users: u64,
     /// Duration of the throughput scenario.
-    #[arg(long, default_value = "10s", value_parser = crate::cli::parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = crate::config::parse_duration)]
     pub throughput_time: Duration,
     /// Users of the fidelity scenario (each waits between(1,5) seconds, as the seed).
     #[arg(long, default_value_t = 10_000)]
     pub fidelity_users: u64,
     /// Duration of the fidelity scenario (including the ramp-up at 2,000 users/s).
-    #[arg(long, default_value = "30s", value_parser = crate::cli::parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = crate::config::parse_duration)]
     pub fidelity_time: Duration,
     /// Pin the mock process to this CPU (e.g. 1) and the generator to the others; needs `taskset`.
     #[arg(long)]

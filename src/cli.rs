@@ -88,7 +88,7 @@ pub struct RunArgs {
     /// Which API the service speaks.
     #[arg(long, value_enum, default_value = "openwebui")]
     pub api: Option<ApiKind>,
-    /// Open WebUI chat_id: local:<uuid4> (temporary chat), a bare uuid4 (the seed's form; current Open WebUI answers 404), or none.
+    /// Open WebUI chat_id: `local:<uuid4>` (temporary chat), a bare `uuid4` (the seed's form; current Open WebUI answers 404), or none.
     #[arg(long, value_enum, default_value = "local")]
     pub chat_id: Option<ChatIdMode>,
     /// Number of simulated users.

@@ -307,12 +307,19 @@ pub fn finish_after(
 
 /// `gsai-load report RESULT.json --html FILE --csv PREFIX`.
 pub fn report_cmd(args: &ReportArgs) -> anyhow::Result<u8> {
-    if args.html.is_none() && args.csv.is_none() {
+    if let Some(log) = &args.requests_log {
+        let summary = crate::observe::requests_log::summarize(log)?;
+        print!("{}", crate::observe::requests_log::table(&summary));
+    }
+    let Some(result_path) = &args.result else {
+        return Ok(0);
+    };
+    if args.html.is_none() && args.csv.is_none() && args.requests_log.is_none() {
         anyhow::bail!("gsai-load report: nothing to write: pass --html FILE and/or --csv PREFIX");
     }
-    let doc = json::read(&args.result)?;
+    let doc = json::read(result_path)?;
     let (result, extras) = json::rebuild(&doc)
-        .with_context(|| format!("{}: cannot rebuild the result", args.result.display()))?;
+        .with_context(|| format!("{}: cannot rebuild the result", result_path.display()))?;
     print!("{}", console::summary(&result));
     print!(
         "{}",
@@ -328,7 +335,7 @@ pub fn report_cmd(args: &ReportArgs) -> anyhow::Result<u8> {
         if extras.history.is_empty() {
             eprintln!(
                 "note: {} has no stats history, so {}_stats_history.csv has its header only",
-                args.result.display(),
+                result_path.display(),
                 prefix.display()
             );
         }

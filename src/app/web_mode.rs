@@ -57,9 +57,10 @@ pub async fn serve(
             login: flags.web_login.is_some(),
         }),
     );
-    // --server-metrics: every test started from the UI scrapes them (on a master: the master).
-    let runner = runner.with_server_metrics(super::server_metrics(&args, &template)?);
+    let server_metrics = super::server_metrics(&args, &template)?;
     let controller = web::Controller::with_runner(template, defaults, runner);
+    // --server-metrics: every test started from the UI scrapes them (on a master: the master).
+    controller.server_metrics().configure(server_metrics);
     let shutdown = CancellationToken::new();
     let state = web::WebState {
         controller: controller.clone(),
@@ -130,7 +131,7 @@ pub async fn serve(
         Some(result) => outputs::finish_after(
             &result,
             controller.history_ticks(),
-            controller.runner().server_metrics().current(),
+            controller.server_metrics().current(),
             &outputs,
         ),
         None => Ok(0),

@@ -44,14 +44,24 @@ pub struct OutputArgs {
     /// every one is "good"; failed requests count as missing them.
     #[arg(long, value_delimiter = ',', value_name = "RULES")]
     pub slo: Vec<SloRule>,
+    /// Write one JSON line per finished request to this file (zstd-compressed if it ends in
+    /// .zst): start time, name, user, outcome and failure kind, status, TTFB/TTFT/E2E µs,
+    /// tokens, largest ITL, bytes. A worker writes FILE with its id before the extension.
+    /// Summarize it with `gsai-load report --requests-log FILE`.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub requests_log: Option<PathBuf>,
 }
 
 /// Flags of `gsai-load report`.
 #[derive(Args, Debug, Clone)]
 pub struct ReportArgs {
     /// A result written by --json.
-    #[arg(value_name = "RESULT.json")]
-    pub result: PathBuf,
+    #[arg(value_name = "RESULT.json", required_unless_present = "requests_log")]
+    pub result: Option<PathBuf>,
+    /// Summarize a log written by --requests-log (per name: counts, failures by kind, TTFT
+    /// and E2E percentiles, tokens).
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub requests_log: Option<PathBuf>,
     /// Write the HTML report to this file.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,

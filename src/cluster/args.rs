@@ -1,6 +1,6 @@
 //! The distributed-mode flags, flattened into the main command line (Locust's names).
 
-use crate::cli::parse_duration;
+use crate::config::parse_duration;
 use clap::Args;
 use std::time::Duration;
 

@@ -1,13 +1,13 @@
 //! The master: a [`MasterNode`] listens for workers (ours, or any Locust-protocol worker) and
 //! keeps them for its whole life; it runs tests one after another over them, each test driven
 //! like the engine through a [`MasterHandle`] that publishes the same [`Snapshot`]s and ends
-//! with the same [`RunResult`] as a local run. After a test the workers stay connected and go
+//! with the same [`RunResult`](crate::engine::RunResult) as a local run. After a test the workers stay connected and go
 //! back to ready, as under Locust's master, so the web UI can start the next one.
 //!
 //! The headless master ([`start`]) is one node running one test: it waits for
 //! `--expect-workers`, runs the test, then tells every worker to quit.
 //!
-//! The task behind the node lives in [`super::master_session`].
+//! The task behind the node lives in `master_session`.
 
 use super::master_handle::{Command, TestChannels};
 pub use super::master_handle::{MasterHandle, MasterStopper, StartWhen};

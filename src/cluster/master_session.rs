@@ -300,11 +300,12 @@ impl Session {
 
     fn ramp_step(&mut self) {
         let Some(t) = self.test.as_mut() else { return };
-        let step = t.spawn_rate.floor().max(1.0) as u64;
+        let now = std::time::Instant::now();
+        let step = t.pacer.take(now, t.dispatched.abs_diff(t.target_users));
         if t.dispatched < t.target_users {
-            t.dispatched = (t.dispatched + step).min(t.target_users);
-        } else if t.dispatched > t.target_users {
-            t.dispatched = t.dispatched.saturating_sub(step).max(t.target_users);
+            t.dispatched += step;
+        } else {
+            t.dispatched -= step;
         }
         self.dispatch();
         let Some(t) = self.test.as_mut() else { return };
@@ -323,9 +324,7 @@ impl Session {
                 }
             }
         } else {
-            t.next_step = Some(
-                tokio::time::Instant::now() + Duration::from_secs_f64(step as f64 / t.spawn_rate),
-            );
+            t.next_step = Some(tokio::time::Instant::from_std(t.pacer.next_due(now)));
         }
     }
 

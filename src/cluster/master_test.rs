@@ -8,16 +8,12 @@ use super::master_handle::{StartWhen, TestChannels};
 use super::nodes::Nodes;
 use crate::config::Plan;
 use crate::engine::collector::{Collector, Live};
+use crate::engine::pacer::Pacer;
 use crate::engine::{RunResult, RunState, StopReason};
+pub(super) use crate::metrics::clock::unix_now_s;
 use crate::metrics::StatsSet;
 use rmpv::Value;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-pub(super) fn unix_now_s() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
+use std::time::{Duration, Instant};
 
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Phase {
@@ -47,6 +43,8 @@ pub(super) struct Test {
     pub(super) spawn_rate: f64,
     /// Users handed out so far in the ramp (the dispatcher's current level).
     pub(super) dispatched: u64,
+    /// Paces the ramp (the engine's pacer, in Locust's steps).
+    pub(super) pacer: Pacer,
     pub(super) next_step: Option<tokio::time::Instant>,
     pub(super) ramp_done_sent: bool,
     pub(super) phase: Phase,
@@ -73,6 +71,11 @@ impl Test {
                 max_wait,
             },
         };
+        let pacer = Pacer::new(
+            plan.spawn_rate,
+            Pacer::locust_step(plan.spawn_rate),
+            Instant::now(),
+        );
         Self {
             id,
             target_users: plan.users,
@@ -83,6 +86,7 @@ impl Test {
             pending: StatsSet::new(0),
             collector: Collector::new(Vec::new().into()),
             dispatched: 0,
+            pacer,
             next_step: None,
             ramp_done_sent: true,
             phase,
@@ -145,9 +149,11 @@ impl Test {
     }
 
     /// Starts pacing towards `target_users`: Locust steps by max(1, floor(rate)) users every
-    /// step/rate seconds.
+    /// step/rate seconds, the first at once.
     pub(super) fn start_ramp(&mut self) {
         self.ramp_done_sent = false;
+        let step = Pacer::locust_step(self.spawn_rate);
+        self.pacer.restart(self.spawn_rate, step, Instant::now());
         self.next_step = Some(tokio::time::Instant::now());
     }
 

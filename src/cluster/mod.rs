@@ -18,7 +18,6 @@ mod master_session;
 mod master_test;
 pub mod nodes;
 pub mod protocol;
-pub mod run;
 pub mod stats_read;
 pub mod transport;
 pub mod worker;

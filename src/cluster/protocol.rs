@@ -429,5 +429,4 @@ impl ToMaster {
 }
 
 #[cfg(test)]
-#[path = "protocol_tests.rs"]
 mod tests;

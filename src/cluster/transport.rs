@@ -594,5 +594,4 @@ async fn serve_peer(
 }
 
 #[cfg(test)]
-#[path = "transport_tests.rs"]
 mod tests;

@@ -12,10 +12,11 @@ use super::protocol::{Heartbeat, Message, Spawn, ToMaster, ToWorker, USER_CLASS}
 use super::transport::{join_host_port, Dealer, TransportError};
 use crate::config::{Plan, Secret};
 use crate::engine::{self, EngineHooks, RunHandle};
+use crate::metrics::clock::unix_now_s;
 use crate::metrics::{RequestKind, StatsSet};
 use rmpv::Value;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -88,12 +89,6 @@ pub fn node_id() -> String {
         }
     };
     format!("{host}_{}", uuid::Uuid::new_v4().simple())
-}
-
-fn unix_now_s() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// CPU use of this process since the previous call, percent of one core (Locust's measure).
@@ -487,7 +482,13 @@ impl Worker {
                 };
                 self.stop_timeout = plan.stop_timeout;
                 let (tx, rx) = mpsc::unbounded_channel();
-                match engine::start_with(plan, EngineHooks { deltas: Some(tx) }) {
+                match engine::start_with(
+                    plan,
+                    EngineHooks {
+                        deltas: Some(tx),
+                        ..EngineHooks::default()
+                    },
+                ) {
                     Ok(handle) => {
                         let kinds = handle.subscribe().borrow().kinds.clone();
                         self.outbox = Outbox::new(kinds.len());

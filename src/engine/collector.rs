@@ -3,13 +3,14 @@
 //!
 //! The engine feeds it what its recorder drained; the distributed master feeds it what the
 //! workers reported. Both therefore publish the same [`Snapshot`] and end with the same
-//! [`RunResult`] parts, so the console, JSON, CSV/HTML reports and the web UI need not know
+//! [`RunResult`](crate::engine::RunResult) parts, so the console, JSON, CSV/HTML reports and the web UI need not know
 //! whether a run was local or distributed.
 
 use super::{RunState, Snapshot};
+use crate::metrics::clock::unix_now_s;
 use crate::metrics::{RequestKind, StatsSet, TimelinePoint, Window, MIN_POINT_GAP_S};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 /// The live figures that come from outside the statistics.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -34,12 +35,6 @@ pub struct Collector {
     window: Window,
     timeline: Vec<TimelinePoint>,
     last: Instant,
-}
-
-fn unix_now_s() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 impl Collector {

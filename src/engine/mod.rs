@@ -5,6 +5,7 @@
 //! [`RunHandle`]: stop, change the number of users, reset statistics.
 
 pub mod collector;
+pub mod pacer;
 mod run;
 mod users;
 
@@ -329,6 +330,8 @@ pub struct EngineHooks {
     /// Statistics dropped by [`RunHandle::reset_stats`] are not sent. The distributed worker
     /// ships these deltas to its master.
     pub deltas: Option<mpsc::UnboundedSender<StatsSet>>,
+    /// Receives one line per ended request (`--requests-log`).
+    pub requests_log: Option<Arc<crate::observe::requests_log::RequestsLog>>,
 }
 
 /// Starts a test on the current tokio runtime.
@@ -340,6 +343,10 @@ pub fn start(plan: Plan) -> Result<RunHandle, EngineError> {
 pub fn start_with(plan: Plan, hooks: EngineHooks) -> Result<RunHandle, EngineError> {
     crate::config::limits::check(&plan)?;
     let (ctx, kinds, started) = user_ctx(&plan)?;
+    if let Some(log) = hooks.requests_log.clone() {
+        // A fresh context: nothing has set it yet.
+        let _ = ctx.requests_log.set(log);
+    }
     let (tx, rx) = mpsc::unbounded_channel();
     let kinds: Arc<[RequestKind]> = kinds.into();
     let first = Arc::new(Snapshot::initial(plan.users, kinds.clone()));
@@ -425,6 +432,7 @@ pub(crate) fn user_ctx(
         active: 0.into(),
         in_flight: 0.into(),
         pool: std::sync::Mutex::new(Vec::new()),
+        requests_log: std::sync::OnceLock::new(),
     });
     Ok((ctx, kinds, started))
 }

@@ -3,9 +3,11 @@
 //! and stops: no new requests, `--stop-timeout` for the in-flight ones, then cancellation.
 
 use super::collector::{Collector, Live};
+use super::pacer::Pacer;
 use super::users::{arrival, user_loop, UserCtx};
 use super::{Command, EngineHooks, RunResult, RunState, Snapshot, StopReason};
 use crate::config::{Arrival, Plan, Stages};
+use crate::metrics::clock::unix_now_s;
 use crate::metrics::RequestKind;
 use crate::metrics::StatsSet;
 use rand::rngs::SmallRng;
@@ -33,30 +35,19 @@ struct Population {
     stops: Vec<CancellationToken>,
     next_id: usize,
     target: u64,
-    rate: f64,
-    debt: f64,
-    last: Instant,
+    pacer: Pacer,
 }
 
 impl Population {
     fn adjust(&mut self, ctx: &Arc<UserCtx>, immediate: bool) {
-        let now = Instant::now();
-        self.debt += now.duration_since(self.last).as_secs_f64() * self.rate;
-        self.last = now;
         let have = self.stops.len() as u64;
+        let wanted = have.abs_diff(self.target);
         // Stages set the target continuously; the ramp is the stage's slope, so follow at once.
         let due = if immediate {
-            have.abs_diff(self.target)
+            wanted
         } else {
-            // At least one user on the first tick so tiny rates still start.
-            self.debt
-                .floor()
-                .max(if self.next_id == 0 { 1.0 } else { 0.0 }) as u64
+            self.pacer.take(Instant::now(), wanted)
         };
-        self.debt -= due as f64;
-        if self.debt < 0.0 {
-            self.debt = 0.0;
-        }
         if have < self.target {
             for _ in 0..due.min(self.target - have) {
                 let stop = CancellationToken::new();
@@ -246,10 +237,7 @@ pub(super) async fn run(
     mut commands: mpsc::UnboundedReceiver<Command>,
     snapshots: watch::Sender<Arc<Snapshot>>,
 ) -> RunResult {
-    let started_unix_s = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-        - started.elapsed().as_secs_f64();
+    let started_unix_s = unix_now_s() - started.elapsed().as_secs_f64();
     let stop = CancellationToken::new();
     let cancel = CancellationToken::new();
     let mut publisher = Publisher {
@@ -269,9 +257,7 @@ pub(super) async fn run(
         } else {
             plan.users
         },
-        rate: plan.spawn_rate.max(0.001),
-        debt: 0.0,
-        last: started,
+        pacer: Pacer::new(plan.spawn_rate, 1, started),
     };
     let (rate_tx, rate_rx) = watch::channel(RateShape {
         base: plan.rate.unwrap_or(0.0),
@@ -320,9 +306,7 @@ pub(super) async fn run(
                         let _ = rate_tx.send(RateShape { base: users as f64, stages: None });
                     }
                     pop.target = users;
-                    pop.rate = spawn_rate.max(0.001);
-                    pop.debt = 0.0;
-                    pop.last = Instant::now();
+                    pop.pacer.restart(spawn_rate, 1, Instant::now());
                 }
                 Some(Command::Reset) => {
                     ctx.recorder.drain();

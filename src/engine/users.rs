@@ -5,6 +5,7 @@
 use crate::client::{ClientShared, RequestSpec, UserClient};
 use crate::config::WaitTime;
 use crate::metrics::{Failure, FailureKind, Outcome, RequestRecord, ShardedRecorder};
+use crate::observe::requests_log::{RequestLine, RequestsLog};
 use crate::workload::Workload;
 use bytes::Bytes;
 use rand::rngs::SmallRng;
@@ -37,6 +38,8 @@ pub(crate) struct UserCtx {
     pub in_flight: AtomicU64,
     /// Open loop: idle connections, reused by later arrivals.
     pub pool: Mutex<Vec<UserClient>>,
+    /// `--requests-log`: where each ended request is written.
+    pub requests_log: std::sync::OnceLock<Arc<RequestsLog>>,
 }
 
 impl UserCtx {
@@ -105,6 +108,21 @@ impl UserCtx {
     /// Records an ended request and notices the last one `--max-requests` allows.
     fn finish(&self, hint: usize, rec: &RequestRecord, itl_us: &[u32]) {
         self.recorder.record(hint, rec, itl_us);
+        if let Some(log) = self.requests_log.get() {
+            let name = self
+                .workload
+                .kinds
+                .get(rec.kind)
+                .map_or("", |k| k.name.as_str());
+            log.push(RequestLine::of(
+                rec,
+                name,
+                hint as u64,
+                self.recorder.unix_us(rec.start),
+                itl_us,
+                self.recorder.in_warmup(rec),
+            ));
+        }
         let ended = self.ended.fetch_add(1, Ordering::Relaxed) + 1;
         if self.max_requests == Some(ended) {
             self.limit_reached.cancel();

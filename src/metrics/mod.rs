@@ -7,6 +7,7 @@
 //! microseconds (tokens for `output_tokens`), with 3 significant digits, merged with `add`;
 //! percentiles are computed only when a report asks.
 
+pub mod clock;
 mod failure;
 mod metric;
 mod record;

@@ -4,7 +4,7 @@
 
 use super::{RequestRecord, StatsSet};
 use std::sync::Mutex;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 /// Per-request SLO check: returns true when a successful record meets every objective.
 pub type SloCheck = Box<dyn Fn(&RequestRecord) -> bool + Send + Sync>;
@@ -33,9 +33,7 @@ impl std::fmt::Debug for ShardedRecorder {
 impl ShardedRecorder {
     /// `shards` shards for `kinds` request kinds; `slo` decides which successes are "good".
     pub fn new(shards: usize, kinds: usize, slo: Option<SloCheck>) -> Self {
-        let anchor_unix_us = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+        let anchor_unix_us = super::clock::unix_now_us();
         Self {
             shards: (0..shards.max(1))
                 .map(|_| Mutex::new(StatsSet::new(kinds)))
@@ -88,10 +86,15 @@ impl ShardedRecorder {
         }
     }
 
+    /// Whether `rec` began in the warm-up (and so counts in no statistic but `warmup`).
+    pub fn in_warmup(&self, rec: &RequestRecord) -> bool {
+        let began = rec.intended.unwrap_or(rec.start);
+        self.warmup_until.is_some_and(|w| began < w)
+    }
+
     /// Records a request into shard `hint % shards`.
     pub fn record(&self, hint: usize, rec: &RequestRecord, itl_us: &[u32]) {
-        let began = rec.intended.unwrap_or(rec.start);
-        if self.warmup_until.is_some_and(|w| began < w) {
+        if self.in_warmup(rec) {
             let mut set = self.shard(hint);
             if rec.kind >= set.rows.len() {
                 set.rows.resize(rec.kind + 1, Default::default());

@@ -194,9 +194,7 @@ pub fn render(result: &RunResult, extras: &Extras) -> String {
         distributions: distributions(&result.kinds, &result.stats),
         phases: Phases::of(&result.plan, result.started_unix_s),
         slo: crate::criteria::slo::describe(&result.plan.slo),
-        generated_unix_s: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64()),
+        generated_unix_s: crate::metrics::clock::unix_now_s(),
         server,
     };
     // Serializing plain data (strings, numbers, maps with string keys) cannot fail.

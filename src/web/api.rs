@@ -459,8 +459,7 @@ pub async fn config(State(c): State<Controller>) -> Json<Value> {
 pub async fn stats_server_metrics(State(c): State<Controller>) -> Json<Value> {
     let result = c.result();
     Json(
-        c.runner()
-            .server_metrics()
+        c.server_metrics()
             .page_data(result.as_ref().map(|(r, _)| r.as_ref())),
     )
 }
@@ -473,7 +472,7 @@ pub async fn download(c: Controller, which: Download) -> Response {
             "no test has run yet: start one, then download its results",
         );
     };
-    let server = c.runner().server_metrics().current();
+    let server = c.server_metrics().current();
     match downloads::render(which, &result, &c.history_ticks(), &server, in_progress) {
         Ok(file) => (
             [

@@ -41,7 +41,7 @@ impl SwarmForm {
         let run_time = match self.run_time.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(v) => {
-                let t = crate::cli::parse_duration(v).map_err(|reason| WebError::Invalid {
+                let t = crate::config::parse_duration(v).map_err(|reason| WebError::Invalid {
                     field: "run_time",
                     reason,
                 })?;

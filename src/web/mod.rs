@@ -12,14 +12,13 @@ pub mod downloads;
 mod form;
 pub mod guard;
 mod rates;
-pub mod runner;
 pub mod server_metrics;
 pub mod state;
 
+pub use crate::driver::{Runner, Running};
 pub use args::WebArgs;
 pub use auth::Login;
 pub use rates::Rates;
-pub use runner::{Runner, Running};
 pub use state::{Controller, FormDefaults, StartRequest, UiState};
 
 use axum::extract::DefaultBodyLimit;
@@ -31,6 +30,19 @@ use downloads::Download;
 use std::net::SocketAddr;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+
+impl From<crate::driver::DriverError> for state::WebError {
+    fn from(e: crate::driver::DriverError) -> Self {
+        match e {
+            crate::driver::DriverError::Engine(e) => state::WebError::Engine(e),
+            crate::driver::DriverError::Master(e) => state::WebError::Master(e),
+            crate::driver::DriverError::RequestsLog(e) => state::WebError::Invalid {
+                field: "--requests-log",
+                reason: e.to_string(),
+            },
+        }
+    }
+}
 
 /// What the router serves: the controller, and the login every request must carry, if any.
 #[derive(Clone)]

@@ -1,6 +1,7 @@
 //! `--server-metrics` in the web UI: the scrape options every test started from the UI uses,
-//! the current test's live collection, the last test's finished one, and the
-//! `GET /stats/server-metrics` answer the page charts (the well-known series only).
+//! the current test's scraper and live collection, the last test's finished one, and the
+//! `GET /stats/server-metrics` answer the page charts (the well-known series only). The
+//! controller starts and finishes the scraper with each test; on a master, the master scrapes.
 
 use crate::engine::RunResult;
 use crate::observe::{known, ScrapeHandle, ScrapeOptions, ScrapeView, Scraper, ServerMetrics};
@@ -10,40 +11,41 @@ use std::sync::{Arc, Mutex};
 #[derive(Default)]
 struct Inner {
     options: Option<ScrapeOptions>,
-    /// The running test's collection.
+    /// The running test's scraper.
+    handle: Option<ScrapeHandle>,
+    /// Its collection, readable while it runs.
     live: Option<ScrapeView>,
     /// The last finished test's.
     last: ServerMetrics,
 }
 
-/// What the web UI's tests scrape, shared by the runner and the API.
+/// What the web UI's tests scrape, shared by the controller and the API.
 #[derive(Clone, Default)]
 pub struct ServerWatch(Arc<Mutex<Inner>>);
 
 impl ServerWatch {
-    /// Scrapes with `options` during every test (none: no scraping).
-    pub fn new(options: Option<ScrapeOptions>) -> Self {
-        Self(Arc::new(Mutex::new(Inner {
-            options,
-            ..Inner::default()
-        })))
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Starts scraping for a new test, if configured.
-    pub(super) fn start(&self) -> Option<ScrapeHandle> {
+    /// Scrapes with `options` during every test from now on (none: no scraping).
+    pub fn configure(&self, options: Option<ScrapeOptions>) {
+        self.lock().options = options;
+    }
+
+    /// Starts scraping for a test that has just started, if configured.
+    pub fn start(&self) {
         let mut inner = self.lock();
         let handle = inner.options.clone().map(Scraper::start);
         inner.live = handle.as_ref().map(ScrapeHandle::view);
+        inner.handle = handle;
         inner.last = ServerMetrics::default();
-        handle
     }
 
-    /// Ends the test's scraping and keeps what it gathered.
-    pub(super) async fn finish(&self, handle: ScrapeHandle) {
+    /// Ends the test's scraping (one last scrape) and keeps what it gathered.
+    pub async fn finish(&self) {
+        let handle = self.lock().handle.take();
+        let Some(handle) = handle else { return };
         let gathered = handle.finish().await;
         let mut inner = self.lock();
         inner.live = None;

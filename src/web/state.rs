@@ -7,16 +7,17 @@
 //! once the engine's snapshot channel closes.
 
 use super::rates::{RateWindow, Rates};
-use super::runner::{Runner, Running};
 use crate::cluster::master::MasterError;
 use crate::cluster::nodes::WorkerView;
 use crate::config::{Plan, Secret, TokenWithheld};
+use crate::driver::{Runner, Running};
 use crate::engine::{EngineError, RunResult, RunState, Snapshot, StopReason};
+use crate::metrics::clock::unix_now_s;
 use crate::metrics::{RequestKind, StatsSet, TimelinePoint};
 use crate::report::history::{HistoryBuilder, HistoryTick};
 use crate::workload::ApiKind;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::watch;
 
 /// Why the controller refused a request. Each message names the form field to fix.
@@ -135,6 +136,8 @@ struct Shared {
     defaults: FormDefaults,
     inner: Mutex<Inner>,
     finished: watch::Sender<Option<Arc<RunResult>>>,
+    /// `--server-metrics`: scraped from each test's start to its end.
+    server: super::server_metrics::ServerWatch,
 }
 
 /// Phase of the controller as the UI names it (Locust's names).
@@ -184,12 +187,6 @@ pub struct View {
     pub workers: Option<Arc<[WorkerView]>>,
 }
 
-fn unix_now_s() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
-
 /// Whole-test average rates of a finished test's rows (last: Aggregated).
 fn average_rates(stats: &StatsSet) -> Vec<Rates> {
     let mut rows: Vec<_> = stats.rows.clone();
@@ -217,7 +214,7 @@ impl Controller {
     /// A controller whose tests use `template` (every setting from the command line) with the
     /// form's users, spawn rate, host, model, run time and API put in.
     pub fn new(template: Plan, defaults: FormDefaults) -> Self {
-        Self::with_runner(template, defaults, Runner::local())
+        Self::with_runner(template, defaults, Runner::Local)
     }
 
     /// As [`Controller::new`], with tests started by `runner` (e.g. over a master's workers).
@@ -233,6 +230,7 @@ impl Controller {
                     test: None,
                 }),
                 finished,
+                server: Default::default(),
             }),
         }
     }
@@ -250,6 +248,11 @@ impl Controller {
     /// What runs the tests.
     pub fn runner(&self) -> &Runner {
         &self.shared.runner
+    }
+
+    /// The `--server-metrics` of the current or last test (configure it before the first test).
+    pub fn server_metrics(&self) -> &super::server_metrics::ServerWatch {
+        &self.shared.server
     }
 
     /// Tells of every finished test's result.
@@ -274,6 +277,7 @@ impl Controller {
         let plan = self.plan_for(&req)?;
         let run_id = inner.next_run_id;
         let handle = self.shared.runner.start(plan.clone())?;
+        self.shared.server.start();
         inner.next_run_id += 1;
         let host = plan.host.clone();
         let token_withheld = plan.token_withheld();
@@ -535,7 +539,9 @@ impl Controller {
         };
         let Some(handle) = handle else { return };
         // A master that was shut down mid-test has no result to give: keep what was seen.
-        let result = match handle.wait().await {
+        let result = handle.wait().await;
+        self.shared.server.finish().await;
+        let result = match result {
             Ok(r) => Arc::new(r),
             Err(_) => match self.result() {
                 Some((r, _)) => r,

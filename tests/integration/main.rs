@@ -18,6 +18,7 @@ mod outputs;
 mod packaging;
 mod report_stages;
 mod reports;
+mod requests_log;
 mod server_metrics;
 mod signals;
 mod streams;

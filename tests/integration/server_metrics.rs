@@ -513,12 +513,14 @@ async fn the_web_ui_serves_the_well_known_series_live_and_in_downloads() {
     let shutdown = tokio_util::sync::CancellationToken::new();
     let mut plan = crate::web::template();
     plan.host = mock.base_url();
-    let runner = Runner::local().with_server_metrics(Some(options(
+    let controller =
+        Controller::with_runner(plan, crate::web::defaults(Some(&mock)), Runner::Local);
+    controller.server_metrics().configure(Some(options(
         &[&format!("{}/metrics", mock.base_url())],
         100,
     )));
     let state = WebState {
-        controller: Controller::with_runner(plan, crate::web::defaults(Some(&mock)), runner),
+        controller,
         login: None,
     };
     tokio::spawn(web::serve(listener, state, shutdown.clone()));

@@ -1,15 +1,17 @@
-//! Orchestration of the distributed roles for the binary: the master with its web UI (workers
-//! stay connected between tests), the headless master (live console, Ctrl-C, the same summary
-//! and outputs as a local run), and the worker process.
+//! The distributed roles for the binary: the master with its web UI (workers stay connected
+//! between tests), the headless master (the same [`headless::drive`] loop, summary and
+//! outputs as a local run), and the worker process.
 
-use super::args::ClusterArgs;
-use super::master::{self, MasterConfig, MasterNode, NodeConfig};
-use super::worker::{self, WorkerConfig};
-use crate::app::Signals;
+use super::headless;
+use super::outputs::{self, Outputs};
+use super::Signals;
 use crate::cli::RunArgs;
-use crate::report;
+use crate::cluster::args::ClusterArgs;
+use crate::cluster::master::{self, MasterConfig, MasterNode, NodeConfig};
+use crate::cluster::worker::{self, WorkerConfig};
+use crate::driver::Running;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// Runs the role the flags ask for; returns the exit code.
@@ -67,10 +69,10 @@ async fn run_master_web(dist: ClusterArgs, args: RunArgs, signals: &Signals) -> 
             eprintln!("--autostart: waiting for {expect} worker(s) (--expect-workers)");
             node.wait_for_workers(expect, max).await?;
             Ok(())
-        }) as crate::app::web_mode::Gate
+        }) as super::web_mode::Gate
     });
-    let runner = crate::web::Runner::master(node.clone());
-    let code = crate::app::web_mode::serve(args, runner, gate, signals).await;
+    let runner = crate::web::Runner::Master(node.clone());
+    let code = super::web_mode::serve(args, runner, gate, signals).await;
     // Workers quit with the master, as under Locust.
     node.shutdown().await;
     code
@@ -82,12 +84,12 @@ async fn run_master_headless(
     signals: &Signals,
 ) -> anyhow::Result<u8> {
     let plan = args.to_plan()?;
-    let mut outputs = crate::app::outputs::Outputs::new(args.json.as_deref(), &args.outputs);
+    let mut outputs = Outputs::new(args.json.as_deref(), &args.outputs);
     // The master scrapes --server-metrics (workers never do).
     outputs.server_metrics = args
         .server_metrics
         .options(&plan.tls, Some(crate::observe::args::stderr_warnings()))?;
-    let csv = crate::app::outputs::prepare(&outputs)?;
+    let csv = outputs::prepare(&outputs)?;
     eprintln!(
         "gsai-load {} master: {} users (spawn {}/s) over {} worker(s) against {} [{}], model {}",
         env!("CARGO_PKG_VERSION"),
@@ -112,45 +114,8 @@ async fn run_master_headless(
         handle.local_addr().port()
     );
     print_notes(handle.take_notes());
-    let printer = (args.print_every > 0.0).then(|| {
-        let every = Duration::from_secs_f64(args.print_every);
-        let mut snaps = handle.subscribe();
-        let workers = handle.workers();
-        tokio::spawn(async move {
-            let mut last = Instant::now();
-            while snaps.changed().await.is_ok() {
-                if last.elapsed() + Duration::from_millis(100) >= every {
-                    last = Instant::now();
-                    let snap = snaps.borrow_and_update().clone();
-                    let w = workers.borrow().clone();
-                    let missing = w.iter().filter(|w| w.missing).count();
-                    eprintln!(
-                        "{}workers: {} ({} missing)",
-                        report::console::live(&snap.kinds, &snap),
-                        w.len(),
-                        missing
-                    );
-                }
-            }
-        })
-    });
-    let (stopper, ender) = (handle.stopper(), handle.stopper());
-    let stop = signals.on_stop(
-        "stopping: workers finish in-flight requests (up to --stop-timeout)",
-        move || stopper.stop(),
-        move || ender.end_now(),
-    );
-    let stopper = handle.stopper();
-    let snaps = handle.subscribe();
-    let wait = async move { handle.wait().await.map_err(anyhow::Error::from) };
-    let done =
-        crate::app::outputs::run_observed(snaps, move || stopper.stop(), wait, csv, &outputs)
-            .await?;
-    stop.abort();
-    if let Some(p) = printer {
-        p.abort();
-    }
-    crate::app::outputs::finish(done, &outputs)
+    let running = Running::Master(handle);
+    headless::drive(running, csv, args.print_every, &outputs, signals).await
 }
 
 async fn run_worker(dist: ClusterArgs, args: RunArgs, signals: &Signals) -> anyhow::Result<u8> {
@@ -187,7 +152,7 @@ async fn run_worker(dist: ClusterArgs, args: RunArgs, signals: &Signals) -> anyh
         "gsai-load {} worker {}: connecting to the master at {}",
         env!("CARGO_PKG_VERSION"),
         cfg.node_id,
-        super::transport::join_host_port(&dist.master_host, dist.master_port)
+        crate::cluster::transport::join_host_port(&dist.master_host, dist.master_port)
     );
     let (shutdown, cancel_now) = (cfg.shutdown.clone(), cfg.cancel_now.clone());
     let stop = signals.on_stop(
