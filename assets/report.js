@@ -211,6 +211,25 @@
     series: [series("requests", "total_requests", "#1f77b4"), series("failures", "total_failures", "#d62728")],
   });
 
+  /* ---------- the server's own metrics (--server-metrics) ---------- */
+
+  if (data.server) {
+    add(root, h("h2", { text: "Server metrics" }));
+    add(root, h("p", { cls: "sub", text: "Scraped from the server's Prometheus endpoint during the test (--server-metrics), " +
+      "on the same time axis as the charts above; every series scraped is in the JSON result (server_metrics)." }));
+    GsaiServerMetrics.render(add(root, h("div")), data.server, {
+      chart: function (panel, options) {
+        // The test's own span, as the charts above (the last scrape is at the very end).
+        options.xMin = r.started_unix_s;
+        options.xMax = r.started_unix_s + r.duration_s;
+        options.markers = phases.markers;
+        options.bands = phases.bands;
+        return GsaiCharts.line(panel, options);
+      },
+      clientTtft: [series("client p50", "ttft_p50_ms", "#9467bd"), series("client p95", "ttft_p95_ms", "#e377c2")],
+    });
+  }
+
   /* ---------- latency distributions ---------- */
 
   add(root, h("h2", { text: "Latency distributions" }));

@@ -368,6 +368,25 @@
     });
   }
 
+  // ---- server metrics (--server-metrics; shared code: assets/server_metrics.js) ----------------
+  var serverPolled = 0;
+  function pollServerMetrics() {
+    // Only while the charts are in view, and every other second: the answer holds every point.
+    if (!window.GsaiServerMetrics || !chartsVisible() || Date.now() - serverPolled < 2000) { return null; }
+    serverPolled = Date.now();
+    return getJSON('stats/server-metrics').then(function (d) {
+      var box = $('server-metrics');
+      box.hidden = !d.enabled;
+      if (!d.enabled) { return; }
+      var ttft = CHARTS.filter(function (c) { return c.id === 'chart-ttft'; })[0];
+      var client = ttft ? seriesOf(ttft).map(function (s) { return Object.assign({}, s, { name: 'client ' + s.name }); }) : [];
+      window.GsaiServerMetrics.render($('server-metrics-body'), d, {
+        clientTtft: client,
+        chart: function (panel, options) { return window.GsaiCharts.line(panel, Object.assign(options, phaseOptions())); },
+      });
+    });
+  }
+
   // ---- polling -------------------------------------------------------------------------------
   function poll() {
     getJSON('stats/requests')
@@ -380,7 +399,7 @@
         renderWorkers(s);
         setPhases(s.phases);
         if (s.state === 'ready' && !shownStart) { shownStart = true; openStart(); }
-        return pollHistory();
+        return pollHistory().then(pollServerMetrics);
       })
       .catch(function (e) {
         banner('Lost contact with gsai-load (' + e.message + '); retrying every second…');

@@ -52,8 +52,20 @@ pub async fn main(cli: Cli) -> anyhow::Result<u8> {
 async fn headless(args: RunArgs, signals: &Signals) -> anyhow::Result<u8> {
     let plan = args.to_plan()?;
     warn_about(&plan, true, None);
-    let outputs = Outputs::new(args.json.as_deref(), &args.outputs);
+    let mut outputs = Outputs::new(args.json.as_deref(), &args.outputs);
+    outputs.server_metrics = server_metrics(&args, &plan)?;
     run_test(plan, args.print_every, &outputs, signals).await
+}
+
+/// The `--server-metrics` scrape options of a run (none without the flag); https metrics URLs
+/// trust what the target does (`--ca-cert`, `--insecure`).
+pub(crate) fn server_metrics(
+    args: &RunArgs,
+    plan: &Plan,
+) -> anyhow::Result<Option<crate::observe::ScrapeOptions>> {
+    Ok(args
+        .server_metrics
+        .options(&plan.tls, Some(crate::observe::args::stderr_warnings()))?)
 }
 
 /// Where the web UI listens, for the start-up warnings.
@@ -201,7 +213,15 @@ async fn demo(args: DemoArgs, signals: &Signals) -> anyhow::Result<u8> {
     };
     plan.stop_timeout = Duration::from_secs(5);
     plan.slo = args.outputs.slo.clone();
-    let outputs = Outputs::new(args.json.as_deref(), &args.outputs);
+    let mut outputs = Outputs::new(args.json.as_deref(), &args.outputs);
+    // The mock serves vLLM-style /metrics: the demo compares its TTFT with the client's.
+    outputs.server_metrics = crate::observe::ServerMetricsArgs {
+        urls: vec![format!("{}/metrics", mock.base_url())],
+        interval: Duration::from_secs(1),
+        filter: None,
+        timeout: crate::observe::args::DEFAULT_TIMEOUT,
+    }
+    .options(&plan.tls, Some(crate::observe::args::stderr_warnings()))?;
     let code = run_test(plan, 2.0, &outputs, signals).await?;
     let c = mock.counters();
     eprintln!(

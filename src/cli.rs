@@ -195,6 +195,9 @@ pub struct RunArgs {
     /// Reports and pass/fail criteria (issue 3).
     #[command(flatten)]
     pub outputs: OutputArgs,
+    /// --server-metrics: the server's own Prometheus metrics during the test (issue 11).
+    #[command(flatten)]
+    pub server_metrics: crate::observe::ServerMetricsArgs,
 }
 
 /// Parses a ratio: `5%` or `0.05`.

@@ -12,6 +12,8 @@
 //! - [`metrics`] records each request into sharded HDR histograms from one metric catalogue
 //!   and one set of failure kinds, merged once a second into a timeline.
 //! - [`criteria`] judges results: thresholds and SLOs.
+//! - [`observe`] watches beside the load: the generator's health, the per-request log, and
+//!   `--server-metrics` (the server's own Prometheus series, scraped while a test runs).
 //! - [`report`] writes the console tables, CSV, JSON and HTML from a result.
 //! - [`cluster`] runs a test over workers (Locust's master/worker protocol), on the engine.
 //! - [`driver`] starts a test on the engine or a master behind one shape, for every mode.

@@ -84,7 +84,11 @@ async fn run_master_headless(
     signals: &Signals,
 ) -> anyhow::Result<u8> {
     let plan = args.to_plan()?;
-    let outputs = Outputs::new(args.json.as_deref(), &args.outputs);
+    let mut outputs = Outputs::new(args.json.as_deref(), &args.outputs);
+    // The master scrapes --server-metrics (workers never do).
+    outputs.server_metrics = args
+        .server_metrics
+        .options(&plan.tls, Some(crate::observe::args::stderr_warnings()))?;
     let csv = outputs::prepare(&outputs)?;
     eprintln!(
         "gsai-load {} master: {} users (spawn {}/s) over {} worker(s) against {} [{}], model {}",

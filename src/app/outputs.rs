@@ -20,6 +20,8 @@ pub struct Outputs {
     pub json: Option<PathBuf>,
     /// `--csv PREFIX`, `--html FILE`, thresholds, exit code on error.
     pub args: OutputArgs,
+    /// `--server-metrics`: what to scrape while the test runs (none by default).
+    pub server_metrics: Option<crate::observe::ScrapeOptions>,
 }
 
 impl Outputs {
@@ -28,6 +30,7 @@ impl Outputs {
         Self {
             json: json.map(Path::to_path_buf),
             args: args.clone(),
+            server_metrics: None,
         }
     }
 }
@@ -174,13 +177,23 @@ pub async fn run_observed(
     csv: Option<CsvFiles>,
     outputs: &Outputs,
 ) -> anyhow::Result<Finished> {
+    // The server's own metrics, from the test's start to its end (--server-metrics).
+    let scraper = outputs
+        .server_metrics
+        .clone()
+        .map(crate::observe::Scraper::start);
     let observer = observe(snaps, stop, csv, outputs);
     let result = result.await?;
+    let server_metrics = match scraper {
+        Some(s) => s.finish().await,
+        None => crate::observe::ServerMetrics::default(),
+    };
     let seen = observer.await.context("the output task failed")?;
     let extras = Extras {
         thresholds: threshold::judge_all(&outputs.args.thresholds, &result.stats.total()),
         threshold_abort: seen.breach,
         history: seen.history,
+        server_metrics,
     };
     Ok(Finished {
         result,
@@ -201,6 +214,10 @@ pub fn finish(done: Finished, outputs: &Outputs) -> anyhow::Result<u8> {
         csv_error,
     } = done;
     print!("{}", console::summary(&result));
+    print!(
+        "{}",
+        report::server::console(&result, &extras.server_metrics)
+    );
     print!("{}", console::thresholds(&extras));
     let mut errors: Vec<String> = Vec::new();
     if let Some(e) = csv_error {
@@ -257,12 +274,14 @@ pub fn finish(done: Finished, outputs: &Outputs) -> anyhow::Result<u8> {
 pub fn finish_after(
     result: &RunResult,
     history: Vec<HistoryTick>,
+    server_metrics: crate::observe::ServerMetrics,
     outputs: &Outputs,
 ) -> anyhow::Result<u8> {
     let extras = Extras {
         thresholds: threshold::judge_all(&outputs.args.thresholds, &result.stats.total()),
         threshold_abort: None,
         history,
+        server_metrics,
     };
     let mut csv_error = None;
     if let Some(prefix) = &outputs.args.csv {
@@ -302,6 +321,10 @@ pub fn report_cmd(args: &ReportArgs) -> anyhow::Result<u8> {
     let (result, extras) = json::rebuild(&doc)
         .with_context(|| format!("{}: cannot rebuild the result", result_path.display()))?;
     print!("{}", console::summary(&result));
+    print!(
+        "{}",
+        report::server::console(&result, &extras.server_metrics)
+    );
     print!("{}", console::thresholds(&extras));
     if let Some(path) = &args.html {
         html::write(&result, &extras, path)

@@ -57,7 +57,10 @@ pub async fn serve(
             login: flags.web_login.is_some(),
         }),
     );
+    let server_metrics = super::server_metrics(&args, &template)?;
     let controller = web::Controller::with_runner(template, defaults, runner);
+    // --server-metrics: every test started from the UI scrapes them (on a master: the master).
+    controller.server_metrics().configure(server_metrics);
     let shutdown = CancellationToken::new();
     let state = web::WebState {
         controller: controller.clone(),
@@ -125,7 +128,12 @@ pub async fn serve(
         .context("serving the web UI failed")?;
     ended?;
     match controller.finished().borrow().clone() {
-        Some(result) => outputs::finish_after(&result, controller.history_ticks(), &outputs),
+        Some(result) => outputs::finish_after(
+            &result,
+            controller.history_ticks(),
+            controller.server_metrics().current(),
+            &outputs,
+        ),
         None => Ok(0),
     }
 }

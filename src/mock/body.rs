@@ -161,6 +161,8 @@ pub(crate) struct SseStream {
     phase: Phase,
     sent: u32,
     fault_done: bool,
+    /// When the stream began (the request's answer started), for the TTFT of `GET /metrics`.
+    created: Instant,
     start: Instant,
     sleep: Option<Pin<Box<Sleep>>>,
     acquire: Option<Acquire>,
@@ -185,6 +187,7 @@ impl SseStream {
             phase: Phase::Role,
             sent: 0,
             fault_done: false,
+            created: Instant::now(),
             start: Instant::now(),
             sleep: None,
             acquire: None,
@@ -289,6 +292,9 @@ impl SseStream {
             }
         }
         let token = plan.rendered.token(self.sent).clone();
+        if self.sent == 0 {
+            self.counters().ttft.observe(self.created.elapsed());
+        }
         self.sent += 1;
         self.counters().tokens_sent.fetch_add(1, Relaxed);
         self.event(token, 1)

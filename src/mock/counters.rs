@@ -24,6 +24,8 @@ pub struct Counters {
     pub(crate) tokens_sent: AtomicU64,
     pub(crate) open_streams: AtomicU64,
     pub(crate) other_requests: AtomicU64,
+    /// Time to first content token of each stream, for `GET /metrics`.
+    pub(crate) ttft: super::metrics::TtftHistogram,
 }
 
 /// A point-in-time copy of [`Counters`]; also the JSON served at `GET /mock/counters`.

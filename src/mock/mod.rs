@@ -7,6 +7,7 @@ mod args;
 mod body;
 mod compress;
 mod counters;
+mod metrics;
 mod render;
 mod request;
 mod server;

@@ -242,10 +242,23 @@ fn other(shared: &Shared, req: &Request<Incoming>) -> Response<MockBody> {
                 serde_json::to_vec(&snap).unwrap_or_default(),
             )
         }
+        // vLLM-style series of what the mock really did (no token, as vLLM's own /metrics).
+        "/metrics" if get => {
+            let mut res = Response::new(MockBody::full(super::metrics::render(
+                &shared.counters,
+                &shared.config,
+            )));
+            res.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            res
+        }
         "/v1/models" | "/api/models" if get && !shared.authorized(req) => unauthorized(),
         "/v1/models" if get => json(StatusCode::OK, shared.openai_models.clone()),
         "/api/models" if get => json(StatusCode::OK, shared.openwebui_models.clone()),
         "/health"
+        | "/metrics"
         | "/mock/counters"
         | "/v1/models"
         | "/api/models"

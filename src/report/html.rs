@@ -23,6 +23,8 @@ pub const REPORT_CSS: &str = include_str!("../../assets/report.css");
 pub const CHARTS_JS: &str = include_str!("../../assets/charts.js");
 /// The script that renders the report from its data.
 pub const REPORT_JS: &str = include_str!("../../assets/report.js");
+/// The `--server-metrics` section's script (shared with the web UI), run before the report's.
+pub const SERVER_METRICS_JS: &str = include_str!("../../assets/server_metrics.js");
 
 /// One curve of a distribution chart: `[percentile (0..100), value]` points.
 #[derive(Debug, Serialize)]
@@ -83,6 +85,17 @@ struct PageData {
     generated_unix_s: f64,
     /// Failures per kind that occurred, with each kind's meaning (the failures section).
     failure_kinds: Vec<KindSummary>,
+    /// `--server-metrics`: the well-known series to chart (every series stays in the JSON file).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server: Option<ServerSection>,
+}
+
+/// The data of the report's `--server-metrics` section.
+#[derive(Debug, Serialize)]
+struct ServerSection {
+    overviews: Vec<crate::observe::known::Overview>,
+    comparisons: Vec<super::server::TtftComparison>,
+    errors: Vec<crate::observe::ScrapeFailure>,
 }
 
 /// Quantiles at which a curve of `count` samples is drawn: 0, then 1 − 10^(−k/20), up to the
@@ -196,6 +209,13 @@ pub fn render(result: &RunResult, extras: &Extras) -> String {
     let mut doc = json::build_with(result, extras);
     doc.raw = None;
     doc.stats_history.clear();
+    let server = (!extras.server_metrics.is_empty()).then(|| ServerSection {
+        overviews: crate::observe::known::overviews(&extras.server_metrics.series),
+        comparisons: doc.server_ttft.clone(),
+        errors: doc.server_metrics_errors.clone(),
+    });
+    // Every scraped series can be large: the page charts the well-known ones only.
+    doc.server_metrics.clear();
     let data = PageData {
         result: doc,
         catalogue: catalogue(),
@@ -211,6 +231,7 @@ pub fn render(result: &RunResult, extras: &Extras) -> String {
                 .map(|(k, e)| (k.cause, e.count)),
         )
         .summary(),
+        server,
     };
     // Serializing plain data (strings, numbers, maps with string keys) cannot fail.
     let data_json = serde_json::to_string(&data).unwrap_or_else(|_| "null".into());
@@ -224,7 +245,7 @@ pub fn render(result: &RunResult, extras: &Extras) -> String {
             ("TITLE", &title),
             ("REPORT_CSS", REPORT_CSS),
             ("CHARTS_JS", CHARTS_JS),
-            ("REPORT_JS", REPORT_JS),
+            ("REPORT_JS", &format!("{SERVER_METRICS_JS}\n{REPORT_JS}")),
             ("DATA", &script_safe(&data_json)),
         ],
     )

@@ -3,7 +3,8 @@
 //!
 //! Keys added after the first layout are additive (schema_version stays 1) and optional when
 //! read: `summary.good/goodput/good_fraction`, `metrics.output_tokens_per_s`, `thresholds`,
-//! `threshold_abort`, `stats_history` and `raw` (lossless histograms, which [`rebuild`] needs).
+//! `threshold_abort`, `stats_history`, `raw` (lossless histograms, which [`rebuild`] needs),
+//! `server_metrics`, `server_metrics_errors` and `server_ttft` (`--server-metrics`).
 
 use super::history::HistoryTick;
 use super::raw::{self, RawError, RawStats};
@@ -64,6 +65,16 @@ pub struct JsonResult {
     /// Lossless statistics (HDR histograms) for `gsai-load report`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw: Option<RawStats>,
+    /// `--server-metrics`: every kept series `{url, name, labels, kind, points, rate_per_s}`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub server_metrics: Vec<crate::observe::Series>,
+    /// `--server-metrics`: failed scrapes, one entry per URL and cause.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub server_metrics_errors: Vec<crate::observe::ScrapeFailure>,
+    /// The client's TTFT beside the server's own (from its TTFT histogram), when scraped.
+    /// Derived from the two keys above and the statistics; `report` computes it again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub server_ttft: Vec<super::server::TtftComparison>,
 }
 
 /// Tool identity.
@@ -299,6 +310,9 @@ pub fn build_with(result: &RunResult, extras: &Extras) -> JsonResult {
         stats_history: extras.history.clone(),
         generator: result.generator.clone(),
         raw: Some(raw::encode(&result.kinds, &result.stats)),
+        server_metrics: extras.server_metrics.series.clone(),
+        server_metrics_errors: extras.server_metrics.errors.clone(),
+        server_ttft: super::server::comparisons(result, &extras.server_metrics),
     }
 }
 
@@ -413,6 +427,10 @@ pub fn rebuild(doc: &JsonResult) -> Result<(RunResult, Extras), RebuildError> {
         thresholds: doc.thresholds.clone(),
         threshold_abort: doc.threshold_abort.clone(),
         history: doc.stats_history.clone(),
+        server_metrics: crate::observe::ServerMetrics {
+            series: doc.server_metrics.clone(),
+            errors: doc.server_metrics_errors.clone(),
+        },
     };
     Ok((result, extras))
 }

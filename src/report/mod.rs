@@ -11,6 +11,7 @@ pub mod html;
 pub mod json;
 pub mod phases;
 pub mod raw;
+pub mod server;
 
 #[cfg(test)]
 pub(crate) mod fixture;
@@ -41,6 +42,8 @@ pub struct Extras {
     pub threshold_abort: Option<ThresholdResult>,
     /// One tick a second (Locust's stats history).
     pub history: Vec<HistoryTick>,
+    /// What `--server-metrics` scraped (empty without it).
+    pub server_metrics: crate::observe::ServerMetrics,
 }
 
 impl Extras {

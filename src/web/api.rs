@@ -469,6 +469,15 @@ pub async fn config(State(c): State<Controller>) -> Json<Value> {
     }))
 }
 
+/// The well-known `--server-metrics` series of the current or last test, for the page's charts.
+pub async fn stats_server_metrics(State(c): State<Controller>) -> Json<Value> {
+    let result = c.result();
+    Json(
+        c.server_metrics()
+            .page_data(result.as_ref().map(|(r, _)| r.as_ref())),
+    )
+}
+
 /// Serves one download of the current or last test.
 pub async fn download(c: Controller, which: Download) -> Response {
     let Some((result, in_progress)) = c.result() else {
@@ -477,7 +486,8 @@ pub async fn download(c: Controller, which: Download) -> Response {
             "no test has run yet: start one, then download its results",
         );
     };
-    match downloads::render(which, &result, &c.history_ticks(), in_progress) {
+    let server = c.server_metrics().current();
+    match downloads::render(which, &result, &c.history_ticks(), &server, in_progress) {
         Ok(file) => (
             [
                 (header::CONTENT_TYPE, file.content_type.to_string()),

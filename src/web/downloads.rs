@@ -114,8 +114,13 @@ pub fn render(
     which: Download,
     result: &RunResult,
     ticks: &[HistoryTick],
+    server_metrics: &crate::observe::ServerMetrics,
     in_progress: bool,
 ) -> Result<File, DownloadError> {
+    let extras = Extras {
+        server_metrics: server_metrics.clone(),
+        ..Extras::default()
+    };
     let file = |content_type, body| File {
         filename: which.filename(),
         content_type,
@@ -123,7 +128,7 @@ pub fn render(
     };
     match which {
         Download::ResultJson => {
-            let mut doc = serde_json::to_value(report::json::build(result))?;
+            let mut doc = serde_json::to_value(report::json::build_with(result, &extras))?;
             if let Value::Object(map) = &mut doc {
                 // A running test's stop_reason is not final yet; say so beside it.
                 map.insert("in_progress".into(), Value::Bool(in_progress));
@@ -148,10 +153,6 @@ pub fn render(
         )),
         Download::HtmlReport => {
             // The page's thresholds are the run's flags, not known here: the report shows none.
-            let extras = Extras {
-                history: Vec::new(),
-                ..Extras::default()
-            };
             Ok(file(
                 "text/html; charset=utf-8",
                 report::html::render(result, &extras).into_bytes(),

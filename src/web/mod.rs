@@ -12,6 +12,7 @@ pub mod downloads;
 mod form;
 pub mod guard;
 mod rates;
+pub mod server_metrics;
 pub mod state;
 
 pub use crate::driver::{Runner, Running};
@@ -56,6 +57,7 @@ const PAGE_HTML: &str = include_str!("../../assets/web.html");
 const PAGE_CSS: &str = include_str!("../../assets/web.css");
 const PAGE_JS: &str = include_str!("../../assets/web.js");
 const CHARTS_JS: &str = include_str!("../../assets/charts.js");
+const SERVER_METRICS_JS: &str = include_str!("../../assets/server_metrics.js");
 
 fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
     (
@@ -101,10 +103,15 @@ pub fn app(state: WebState, bound: SocketAddr) -> Router {
             "/assets/charts.js",
             get(|| async { asset("text/javascript; charset=utf-8", CHARTS_JS) }),
         )
+        .route(
+            "/assets/server_metrics.js",
+            get(|| async { asset("text/javascript; charset=utf-8", SERVER_METRICS_JS) }),
+        )
         .route("/config", get(api::config))
         .route("/stats/requests", get(api::stats_requests))
         .route("/stats/llm", get(api::stats_llm))
         .route("/stats/history", get(api::stats_history))
+        .route("/stats/server-metrics", get(api::stats_server_metrics))
         .merge(actions);
     for which in Download::ALL {
         router = router.route(which.path(), download_route(which));

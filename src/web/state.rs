@@ -136,6 +136,8 @@ struct Shared {
     defaults: FormDefaults,
     inner: Mutex<Inner>,
     finished: watch::Sender<Option<Arc<RunResult>>>,
+    /// `--server-metrics`: scraped from each test's start to its end.
+    server: super::server_metrics::ServerWatch,
 }
 
 /// Phase of the controller as the UI names it (Locust's names).
@@ -228,6 +230,7 @@ impl Controller {
                     test: None,
                 }),
                 finished,
+                server: Default::default(),
             }),
         }
     }
@@ -245,6 +248,11 @@ impl Controller {
     /// What runs the tests.
     pub fn runner(&self) -> &Runner {
         &self.shared.runner
+    }
+
+    /// The `--server-metrics` of the current or last test (configure it before the first test).
+    pub fn server_metrics(&self) -> &super::server_metrics::ServerWatch {
+        &self.shared.server
     }
 
     /// Tells of every finished test's result.
@@ -269,6 +277,7 @@ impl Controller {
         let plan = self.plan_for(&req)?;
         let run_id = inner.next_run_id;
         let handle = self.shared.runner.start(plan.clone())?;
+        self.shared.server.start();
         inner.next_run_id += 1;
         let host = plan.host.clone();
         let token_withheld = plan.token_withheld();
@@ -531,7 +540,9 @@ impl Controller {
         };
         let Some(handle) = handle else { return };
         // A master that was shut down mid-test has no result to give: keep what was seen.
-        let result = match handle.wait().await {
+        let result = handle.wait().await;
+        self.shared.server.finish().await;
+        let result = match result {
             Ok(r) => Arc::new(r),
             Err(_) => match self.result() {
                 Some((r, _)) => r,

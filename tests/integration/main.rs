@@ -21,6 +21,7 @@ mod packaging;
 mod report_stages;
 mod reports;
 mod requests_log;
+mod server_metrics;
 mod signals;
 mod streams;
 mod tls;
