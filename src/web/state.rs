@@ -185,6 +185,9 @@ pub struct View {
     pub stop_reason: Option<StopReason>,
     /// The master's workers (`None`: a single process).
     pub workers: Option<Arc<[WorkerView]>>,
+    /// The load generator's self-check: the last second's while running, the whole test's
+    /// once over (`None` before a test, or when a result has none).
+    pub generator: Option<crate::observe::health::HealthNow>,
 }
 
 /// Whole-test average rates of a finished test's rows (last: Aggregated).
@@ -386,6 +389,7 @@ impl Controller {
                 rates: vec![Rates::default()],
                 stop_reason: None,
                 workers,
+                generator: None,
             };
         };
         let snap = &t.latest;
@@ -404,6 +408,7 @@ impl Controller {
                 rates: average_rates(&r.stats),
                 stop_reason: Some(r.stop_reason),
                 workers,
+                generator: r.generator.as_ref().map(|g| g.as_now()),
             };
         }
         let state = match snap.state {
@@ -428,6 +433,7 @@ impl Controller {
                 .collect(),
             stop_reason: None,
             workers,
+            generator: Some(snap.health),
         }
     }
 
