@@ -111,7 +111,7 @@ async fn a_starved_generator_says_so_and_a_light_one_does_not() {
         starved_s,
     ];
     let mut c = Command::new("taskset");
-    c.args(&args)
+    c.args(args)
         .current_dir(dir.path())
         .env_remove("GSAI_HOST")
         .env_remove("GSA_AUTH_TOKEN")
