@@ -14,6 +14,7 @@ use crate::config::{Plan, Secret};
 use crate::engine::{self, EngineHooks, RunHandle};
 use crate::metrics::clock::unix_now_s;
 use crate::metrics::{RequestKind, StatsSet};
+use crate::observe::requests_log::{self, LogWriter, RequestsLog};
 use rmpv::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -59,6 +60,8 @@ pub struct WorkerConfig {
     /// Cancelled to leave at once (a second Ctrl-C or SIGTERM): in-flight requests are
     /// cancelled instead of granted the stop timeout; the statistics are still shipped.
     pub cancel_now: CancellationToken,
+    /// `--requests-log FILE`: each test writes FILE with this worker's id before the extension.
+    pub requests_log: Option<std::path::PathBuf>,
 }
 
 /// Why the worker stopped for good.
@@ -143,6 +146,16 @@ fn rss_bytes() -> Option<u64> {
 struct Run {
     handle: RunHandle,
     deltas: mpsc::UnboundedReceiver<StatsSet>,
+    log: Option<(Arc<RequestsLog>, LogWriter)>,
+}
+
+/// Ends a test's requests log in the background (the engine has stopped writing to it).
+fn close_log(run: Option<Run>) {
+    if let Some((log, writer)) = run.and_then(|r| r.log) {
+        tokio::spawn(
+            async move { eprintln!("worker: {}", requests_log::close(log, writer).await) },
+        );
+    }
 }
 
 /// What to do once the engine has stopped.
@@ -483,18 +496,25 @@ impl Worker {
                 };
                 self.stop_timeout = plan.stop_timeout;
                 let (tx, rx) = mpsc::unbounded_channel();
-                match engine::start_with(
-                    plan,
-                    EngineHooks {
-                        deltas: Some(tx),
-                        ..EngineHooks::default()
-                    },
-                ) {
+                let log = self.cfg.requests_log.as_deref().and_then(|p| {
+                    RequestsLog::create(p, Some(&self.cfg.node_id))
+                        .map_err(|e| eprintln!("worker: warning: {e}; this test runs without it"))
+                        .ok()
+                });
+                let hooks = EngineHooks {
+                    deltas: Some(tx),
+                    requests_log: log.as_ref().map(|(l, _)| l.clone()),
+                };
+                match engine::start_with(plan, hooks) {
                     Ok(handle) => {
                         let kinds = handle.subscribe().borrow().kinds.clone();
                         self.outbox = Outbox::new(kinds.len());
                         self.kinds = kinds;
-                        self.run = Some(Run { handle, deltas: rx });
+                        self.run = Some(Run {
+                            handle,
+                            deltas: rx,
+                            log,
+                        });
                     }
                     Err(e) => return self.refuse(conn, e.to_string()),
                 }
@@ -561,7 +581,7 @@ impl Worker {
 
     /// The engine has ended and its last delta is in the outbox. Returns true to exit.
     fn engine_done(&mut self, conn: &Dealer) -> Result<bool, TransportError> {
-        self.run = None;
+        close_log(self.run.take());
         self.figures.in_flight = 0;
         let shipped = self.ship_stats(conn);
         match self.stopping.take() {
@@ -591,6 +611,9 @@ impl Worker {
                 self.outbox.add(&d, unix_now_s());
             }
             let _ = run.handle.wait().await;
+            if let Some((log, writer)) = run.log {
+                eprintln!("worker: {}", requests_log::close(log, writer).await);
+            }
         }
         let lost = self.outbox.pending_requests();
         if lost > 0 {
