@@ -14,6 +14,7 @@ use crate::config::{Plan, Secret};
 use crate::engine::{self, EngineHooks, RunHandle};
 use crate::metrics::clock::unix_now_s;
 use crate::metrics::{RequestKind, StatsSet};
+use crate::observe::process::{rss_bytes, CpuMeter};
 use crate::observe::requests_log::{self, LogWriter, RequestsLog};
 use rmpv::Value;
 use std::sync::Arc;
@@ -92,54 +93,6 @@ pub fn node_id() -> String {
         }
     };
     format!("{host}_{}", uuid::Uuid::new_v4().simple())
-}
-
-/// CPU use of this process since the previous call, percent of one core (Locust's measure).
-struct CpuMeter {
-    last_cpu_s: f64,
-    last_wall: Instant,
-}
-
-impl CpuMeter {
-    fn cpu_s() -> f64 {
-        // SAFETY: getrusage only writes the struct we pass.
-        unsafe {
-            let mut u: libc::rusage = std::mem::zeroed();
-            if libc::getrusage(libc::RUSAGE_SELF, &mut u) != 0 {
-                return 0.0;
-            }
-            let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
-            t(u.ru_utime) + t(u.ru_stime)
-        }
-    }
-
-    fn new() -> Self {
-        Self {
-            last_cpu_s: Self::cpu_s(),
-            last_wall: Instant::now(),
-        }
-    }
-
-    fn percent(&mut self) -> f64 {
-        let cpu = Self::cpu_s();
-        let wall = self.last_wall.elapsed().as_secs_f64();
-        let p = if wall > 0.0 {
-            (cpu - self.last_cpu_s) / wall * 100.0
-        } else {
-            0.0
-        };
-        self.last_cpu_s = cpu;
-        self.last_wall = Instant::now();
-        (p * 10.0).round() / 10.0
-    }
-}
-
-fn rss_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    // SAFETY: sysconf has no memory effects.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    Some(pages * u64::try_from(page).ok()?)
 }
 
 /// One engine run under a master.
