@@ -16,10 +16,22 @@ use std::path::{Path, PathBuf};
 
 /// Locust's keys that gsai-load reads and does not use, with why.
 const IGNORED: &[(&str, &str)] = &[
-    ("locustfile", "gsai-load needs no locustfile: its workload is built in (see --scenario)"),
-    ("loglevel", "gsai-load has no log levels: it writes notes and errors to stderr"),
-    ("logfile", "gsai-load writes notes and errors to stderr; redirect it to keep them"),
-    ("reset-stats", "not supported; --warmup DURATION leaves the ramp-up out of the statistics"),
+    (
+        "locustfile",
+        "gsai-load needs no locustfile: its workload is built in (see --scenario)",
+    ),
+    (
+        "loglevel",
+        "gsai-load has no log levels: it writes notes and errors to stderr",
+    ),
+    (
+        "logfile",
+        "gsai-load writes notes and errors to stderr; redirect it to keep them",
+    ),
+    (
+        "reset-stats",
+        "not supported; --warmup DURATION leaves the ramp-up out of the statistics",
+    ),
 ];
 
 /// Why the settings could not be read. Never holds a value from a file, nor the token.
@@ -29,7 +41,9 @@ pub enum SourceError {
     #[error(transparent)]
     File(#[from] FileError),
     /// `--config FILE` names no file.
-    #[error("--config {0}: no such file; give the path of a locust.conf-style or .toml config file")]
+    #[error(
+        "--config {0}: no such file; give the path of a locust.conf-style or .toml config file"
+    )]
     Missing(PathBuf),
     /// A key or its value is refused.
     #[error("config file {path}, line {line}: {problem}")]
@@ -123,9 +137,10 @@ pub fn parse(argv: Vec<OsString>, places: &Places) -> Result<Parsed, ParseError>
 fn reads_config_files(cmd: &clap::Command, argv: &[OsString]) -> bool {
     let first = argv.get(1).and_then(|a| a.to_str()).unwrap_or("");
     let subcommand = first == "help" || cmd.get_subcommands().any(|s| s.get_name() == first);
-    let asks_help = argv.iter().skip(1).any(|a| {
-        matches!(a.to_str(), Some("-h" | "--help" | "-V" | "--version"))
-    });
+    let asks_help = argv
+        .iter()
+        .skip(1)
+        .any(|a| matches!(a.to_str(), Some("-h" | "--help" | "-V" | "--version")));
     !subcommand && !asks_help
 }
 
@@ -240,7 +255,9 @@ fn to_args(
         return Ok(Vec::new());
     }
     if key == "config" {
-        notes.push(format!("{at}: config ignored: a config file cannot name another; pass --config FILE"));
+        notes.push(format!(
+            "{at}: config ignored: a config file cannot name another; pass --config FILE"
+        ));
         return Ok(Vec::new());
     }
     let is_switch_text = |v: &Value| match v {
@@ -273,7 +290,11 @@ fn to_args(
             Value::One(s) => switch_value(s),
             Value::Many(_) => None,
         }
-        .ok_or_else(|| refuse(format!("{key} is a switch: write {key} = true or {key} = false")))?;
+        .ok_or_else(|| {
+            refuse(format!(
+                "{key} is a switch: write {key} = true or {key} = false"
+            ))
+        })?;
         return Ok(if on { vec![flag.into()] } else { Vec::new() });
     }
     let values: Vec<&str> = match value {
@@ -336,7 +357,10 @@ fn distance(a: &str, b: &str) -> usize {
 /// for a secret, without the value).
 fn blame_file(e: clap::Error, injected: &[(String, PathBuf, usize)]) -> ParseError {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
-    if !matches!(e.kind(), ErrorKind::InvalidValue | ErrorKind::ValueValidation) {
+    if !matches!(
+        e.kind(),
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation
+    ) {
         return ParseError::Clap(e);
     }
     let long = match e.get(ContextKind::InvalidArg) {

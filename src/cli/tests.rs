@@ -23,7 +23,17 @@ fn run_args(argv: &[&str], places: &Places) -> RunArgs {
 fn a_repeated_flag_takes_its_last_value() {
     let dir = tempfile::tempdir().unwrap();
     let a = run_args(
-        &["gsai-load", "-t", "8s", "-u", "3", "-t", "4s", "--users", "5"],
+        &[
+            "gsai-load",
+            "-t",
+            "8s",
+            "-u",
+            "3",
+            "-t",
+            "4s",
+            "--users",
+            "5",
+        ],
         &places(dir.path()),
     );
     assert_eq!(a.run_time, Some(Duration::from_secs(4)));
@@ -73,7 +83,11 @@ fn a_locust_conf_is_read_and_flags_win_over_it() {
     let w = parse_strs(&["gsai-load", "--worker"], &places(dir.path())).unwrap();
     assert!(w.cli.cluster.worker && !w.cli.cluster.master);
     // A TOML file and --config layer over it; --config wins.
-    std::fs::write(dir.path().join("gsai-load.toml"), "users = 4\nspawn_rate = 2.5\n").unwrap();
+    std::fs::write(
+        dir.path().join("gsai-load.toml"),
+        "users = 4\nspawn_rate = 2.5\n",
+    )
+    .unwrap();
     let extra = dir.path().join("extra.conf");
     std::fs::write(&extra, "spawn-rate = 6\n").unwrap();
     let a = run_args(
@@ -94,13 +108,19 @@ fn file_errors_name_the_file_the_line_and_the_key_never_a_value() {
     };
     let e = err(&places(dir.path()));
     assert!(e.contains("locust.conf, line 2"), "{e}");
-    assert!(e.contains("'spwan-rate'") && e.contains("did you mean 'spawn-rate'"), "{e}");
+    assert!(
+        e.contains("'spwan-rate'") && e.contains("did you mean 'spawn-rate'"),
+        "{e}"
+    );
     std::fs::write(&conf, "sk-abc123secret\n").unwrap();
     let e = err(&places(dir.path()));
     assert!(e.contains("line 1") && !e.contains("sk-abc"), "{e}");
     std::fs::write(&conf, "users = 2\nrun-time = soon\n").unwrap();
     let e = err(&places(dir.path()));
-    assert!(e.contains("locust.conf, line 2: run-time: ") && e.contains("soon"), "{e}");
+    assert!(
+        e.contains("locust.conf, line 2: run-time: ") && e.contains("soon"),
+        "{e}"
+    );
     std::fs::write(&conf, "headless = maybe\n").unwrap();
     assert!(err(&places(dir.path())).contains("headless is a switch"));
     let missing = dir.path().join("nope.conf");
@@ -131,8 +151,18 @@ fn the_web_form_and_the_cli_build_the_same_plan() {
     let full = [
         &common[..],
         &[
-            "-u", "3", "-r", "2", "-H", "http://127.0.0.1:9", "--model", "m", "-t", "9s",
-            "--api", "openai",
+            "-u",
+            "3",
+            "-r",
+            "2",
+            "-H",
+            "http://127.0.0.1:9",
+            "--model",
+            "m",
+            "-t",
+            "9s",
+            "--api",
+            "openai",
         ],
     ]
     .concat();

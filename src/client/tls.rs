@@ -1,10 +1,10 @@
 //! TLS trust for https targets: the public web roots plus the system's store (where company
 //! CAs live), an extra CA file (`--ca-cert`), or no verification at all (`--insecure`).
 
+use crate::config::TlsOptions;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{pem::PemObject, CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
-use crate::config::TlsOptions;
 use std::path::PathBuf;
 use std::sync::Arc;
 

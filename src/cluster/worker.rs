@@ -467,8 +467,7 @@ impl Worker {
                 .unwrap_or(crate::config::limits::MAX_DURATION)
                 .min(crate::config::limits::MAX_DURATION),
         );
-        let mut plan =
-            Plan::build(&input).map_err(|e| format!("the plan is refused: {e}"))?;
+        let mut plan = Plan::build(&input).map_err(|e| format!("the plan is refused: {e}"))?;
         // Zero users is a valid order from a master (this worker's share may be none).
         plan.users = spawn.user_count();
         if let Some(notice) = plan.token_withheld() {

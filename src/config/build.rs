@@ -251,142 +251,140 @@ impl Plan {
 /// The plan of `input` for `host` and `model` (either may be missing in a template, which then
 /// leaves it empty and unchecked: such a plan never runs).
 fn assemble(input: &PlanInput, host: Option<&str>, model: Option<&str>) -> Result<Plan, PlanError> {
-        if let Some(host) = host {
-            BaseUrl::parse(host).map_err(|e| invalid(Field::Host, e.to_string()))?;
-        }
-        let users = input.users.unwrap_or(defaults::USERS);
-        let spawn_rate = input.spawn_rate.unwrap_or(defaults::SPAWN_RATE);
-        check_users(users, spawn_rate)?;
-        if input.run_time == Some(Duration::ZERO) {
-            return Err(invalid(
-                Field::RunTime,
-                "must be above 0 (leave it out to run until stopped)",
-            ));
-        }
-        if input.max_requests == Some(0) {
-            return Err(invalid(Field::MaxRequests, "must be at least 1"));
-        }
-        let body = match &input.body {
-            None => None,
-            Some(text) => match serde_json::from_str::<serde_json::Value>(text) {
-                Ok(serde_json::Value::Object(map)) => Some(map),
-                Ok(_) => {
-                    return Err(invalid(
-                        Field::Body,
-                        "must be a JSON object, e.g. '{\"temperature\":0}'",
-                    ))
-                }
-                Err(e) => return Err(invalid(Field::Body, format!("is not valid JSON ({e})"))),
-            },
-        };
-        let timeouts = Timeouts {
-            connect: input.connect_timeout.unwrap_or(defaults::CONNECT_TIMEOUT),
-            first_byte: input
-                .first_byte_timeout
-                .unwrap_or(defaults::FIRST_BYTE_TIMEOUT),
-            idle: input.idle_timeout.unwrap_or(defaults::IDLE_TIMEOUT),
-            total: input.total_timeout.unwrap_or(defaults::TOTAL_TIMEOUT),
-        };
-        for (field, d) in [
-            (Field::ConnectTimeout, timeouts.connect),
-            (Field::FirstByteTimeout, timeouts.first_byte),
-            (Field::IdleTimeout, timeouts.idle),
-            (Field::TotalTimeout, timeouts.total),
-        ] {
-            if d.is_zero() {
-                return Err(invalid(field, "must be above 0"));
-            }
-        }
-        if let Some(rate) = input.rate {
-            if !(rate.is_finite() && rate >= 0.0) || (rate == 0.0 && input.stages.is_none()) {
+    if let Some(host) = host {
+        BaseUrl::parse(host).map_err(|e| invalid(Field::Host, e.to_string()))?;
+    }
+    let users = input.users.unwrap_or(defaults::USERS);
+    let spawn_rate = input.spawn_rate.unwrap_or(defaults::SPAWN_RATE);
+    check_users(users, spawn_rate)?;
+    if input.run_time == Some(Duration::ZERO) {
+        return Err(invalid(
+            Field::RunTime,
+            "must be above 0 (leave it out to run until stopped)",
+        ));
+    }
+    if input.max_requests == Some(0) {
+        return Err(invalid(Field::MaxRequests, "must be at least 1"));
+    }
+    let body = match &input.body {
+        None => None,
+        Some(text) => match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(serde_json::Value::Object(map)) => Some(map),
+            Ok(_) => {
                 return Err(invalid(
-                    Field::Rate,
-                    "must be a number of requests per second above 0",
-                ));
-            }
-        }
-        if input.max_concurrency == Some(0) {
-            return Err(invalid(Field::MaxConcurrency, "must be at least 1"));
-        }
-        if input.max_concurrency.is_some() && input.rate.is_none() {
-            return Err(invalid(
-                Field::MaxConcurrency,
-                "applies to the open loop only: add --rate R (closed loop uses -u)",
-            ));
-        }
-        if input.max_failures == Some(0) {
-            return Err(invalid(Field::MaxFailures, "must be at least 1"));
-        }
-        if input.prompts.is_some() && input.synthetic_input.is_some() {
-            return Err(invalid(
-                Field::SyntheticInput,
-                "cannot be combined with --prompts; choose one",
-            ));
-        }
-        let accept_encoding = match &input.accept_encoding {
-            None => defaults::ACCEPT_ENCODING.to_string(),
-            Some(v) if hyper::header::HeaderValue::from_str(v.trim()).is_ok() => {
-                v.trim().to_string()
-            }
-            Some(_) => {
-                return Err(invalid(
-                    Field::AcceptEncoding,
-                    "must be a header value, e.g. \"gzip, br\" or identity",
+                    Field::Body,
+                    "must be a JSON object, e.g. '{\"temperature\":0}'",
                 ))
             }
-        };
-        let scenario = match (&input.scenario, &input.scenario_file) {
-            (Some(s), _) => Some(s.clone()),
-            (None, Some(path)) => Some(Scenario::load(path)?),
-            (None, None) => None,
-        };
-        let mut plan = Plan {
-            host: host.unwrap_or_default().to_string(),
-            token: None,
-            token_scope: TokenScope::Unbound,
-            model: model.unwrap_or_default().to_string(),
-            api: input.api.unwrap_or(defaults::API),
-            chat_id: input.chat_id.unwrap_or(defaults::CHAT_ID),
-            prompt: input
-                .prompt
-                .clone()
-                .unwrap_or_else(|| defaults::PROMPT.into()),
-            max_tokens: input.max_tokens,
-            body,
-            users,
-            spawn_rate,
-            wait: input.wait.unwrap_or(defaults::WAIT),
-            run_time: input.run_time,
-            max_requests: input.max_requests,
-            stop_timeout: input.stop_timeout.unwrap_or(defaults::STOP_TIMEOUT),
-            timeouts,
-            lenient: input.lenient,
-            tls: TlsOptions {
-                ca_cert: input.ca_cert.clone(),
-                insecure: input.insecure,
-            },
-            rate: input.rate,
-            arrival: input.arrival.unwrap_or(defaults::ARRIVAL),
-            max_concurrency: input.max_concurrency,
-            stages: input.stages.clone(),
-            warmup: input.warmup,
-            max_failures: input.max_failures,
-            max_fail_rate: input.max_fail_rate,
-            prompts: input.prompts.clone(),
-            sharegpt_history: input.sharegpt_history,
-            synthetic_input: input.synthetic_input,
-            prompt_order: input.prompt_order.unwrap_or(defaults::PROMPT_ORDER),
-            seed: input.seed,
-            scenario,
-            slo: input.slo.clone(),
-            accept_encoding,
-        };
-        plan.set_token(
-            input.token.clone(),
-            input.token_host.as_deref().map(str::trim),
-        );
-        limits::check(&plan)?;
-        Ok(plan)
+            Err(e) => return Err(invalid(Field::Body, format!("is not valid JSON ({e})"))),
+        },
+    };
+    let timeouts = Timeouts {
+        connect: input.connect_timeout.unwrap_or(defaults::CONNECT_TIMEOUT),
+        first_byte: input
+            .first_byte_timeout
+            .unwrap_or(defaults::FIRST_BYTE_TIMEOUT),
+        idle: input.idle_timeout.unwrap_or(defaults::IDLE_TIMEOUT),
+        total: input.total_timeout.unwrap_or(defaults::TOTAL_TIMEOUT),
+    };
+    for (field, d) in [
+        (Field::ConnectTimeout, timeouts.connect),
+        (Field::FirstByteTimeout, timeouts.first_byte),
+        (Field::IdleTimeout, timeouts.idle),
+        (Field::TotalTimeout, timeouts.total),
+    ] {
+        if d.is_zero() {
+            return Err(invalid(field, "must be above 0"));
+        }
+    }
+    if let Some(rate) = input.rate {
+        if !(rate.is_finite() && rate >= 0.0) || (rate == 0.0 && input.stages.is_none()) {
+            return Err(invalid(
+                Field::Rate,
+                "must be a number of requests per second above 0",
+            ));
+        }
+    }
+    if input.max_concurrency == Some(0) {
+        return Err(invalid(Field::MaxConcurrency, "must be at least 1"));
+    }
+    if input.max_concurrency.is_some() && input.rate.is_none() {
+        return Err(invalid(
+            Field::MaxConcurrency,
+            "applies to the open loop only: add --rate R (closed loop uses -u)",
+        ));
+    }
+    if input.max_failures == Some(0) {
+        return Err(invalid(Field::MaxFailures, "must be at least 1"));
+    }
+    if input.prompts.is_some() && input.synthetic_input.is_some() {
+        return Err(invalid(
+            Field::SyntheticInput,
+            "cannot be combined with --prompts; choose one",
+        ));
+    }
+    let accept_encoding = match &input.accept_encoding {
+        None => defaults::ACCEPT_ENCODING.to_string(),
+        Some(v) if hyper::header::HeaderValue::from_str(v.trim()).is_ok() => v.trim().to_string(),
+        Some(_) => {
+            return Err(invalid(
+                Field::AcceptEncoding,
+                "must be a header value, e.g. \"gzip, br\" or identity",
+            ))
+        }
+    };
+    let scenario = match (&input.scenario, &input.scenario_file) {
+        (Some(s), _) => Some(s.clone()),
+        (None, Some(path)) => Some(Scenario::load(path)?),
+        (None, None) => None,
+    };
+    let mut plan = Plan {
+        host: host.unwrap_or_default().to_string(),
+        token: None,
+        token_scope: TokenScope::Unbound,
+        model: model.unwrap_or_default().to_string(),
+        api: input.api.unwrap_or(defaults::API),
+        chat_id: input.chat_id.unwrap_or(defaults::CHAT_ID),
+        prompt: input
+            .prompt
+            .clone()
+            .unwrap_or_else(|| defaults::PROMPT.into()),
+        max_tokens: input.max_tokens,
+        body,
+        users,
+        spawn_rate,
+        wait: input.wait.unwrap_or(defaults::WAIT),
+        run_time: input.run_time,
+        max_requests: input.max_requests,
+        stop_timeout: input.stop_timeout.unwrap_or(defaults::STOP_TIMEOUT),
+        timeouts,
+        lenient: input.lenient,
+        tls: TlsOptions {
+            ca_cert: input.ca_cert.clone(),
+            insecure: input.insecure,
+        },
+        rate: input.rate,
+        arrival: input.arrival.unwrap_or(defaults::ARRIVAL),
+        max_concurrency: input.max_concurrency,
+        stages: input.stages.clone(),
+        warmup: input.warmup,
+        max_failures: input.max_failures,
+        max_fail_rate: input.max_fail_rate,
+        prompts: input.prompts.clone(),
+        sharegpt_history: input.sharegpt_history,
+        synthetic_input: input.synthetic_input,
+        prompt_order: input.prompt_order.unwrap_or(defaults::PROMPT_ORDER),
+        seed: input.seed,
+        scenario,
+        slo: input.slo.clone(),
+        accept_encoding,
+    };
+    plan.set_token(
+        input.token.clone(),
+        input.token_host.as_deref().map(str::trim),
+    );
+    limits::check(&plan)?;
+    Ok(plan)
 }
 
 impl From<&Plan> for PlanInput {

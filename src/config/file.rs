@@ -123,8 +123,7 @@ pub fn parse_conf(path: &Path, text: &str) -> Result<Vec<Entry>, FileError> {
         let cut = rest
             .char_indices()
             .find(|&(j, c)| {
-                matches!(c, '#' | ';')
-                    && (j == 0 || rest[..j].ends_with(char::is_whitespace))
+                matches!(c, '#' | ';') && (j == 0 || rest[..j].ends_with(char::is_whitespace))
             })
             .map_or(rest.len(), |(j, _)| j);
         let value = rest[..cut].trim();
@@ -159,9 +158,9 @@ pub fn parse_toml(path: &Path, text: &str) -> Result<Vec<Entry>, FileError> {
         problem,
     };
     let table: toml::Table = toml::from_str(text).map_err(|e| {
-        let line = e
-            .span()
-            .map_or(0, |s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        let line = e.span().map_or(0, |s| {
+            text[..s.start.min(text.len())].matches('\n').count() + 1
+        });
         syntax(line, format!("not valid TOML: {}", e.message().trim()))
     })?;
     let scalar = |v: &toml::Value| -> Option<String> {
@@ -183,9 +182,7 @@ pub fn parse_toml(path: &Path, text: &str) -> Result<Vec<Entry>, FileError> {
                     .iter()
                     .map(|i| scalar(i).ok_or(()))
                     .collect::<Result<_, _>>()
-                    .map_err(|()| {
-                        syntax(line, format!("{key}: a list holds plain values only"))
-                    })?,
+                    .map_err(|()| syntax(line, format!("{key}: a list holds plain values only")))?,
             ),
             other => Value::One(scalar(other).ok_or_else(|| {
                 syntax(
@@ -225,7 +222,10 @@ mod tests {
     fn reads_locust_conf_as_configargparse_does() {
         let text = "# a comment\n; another\n[section]\nlocustfile = locustfile.py\nheadless\nusers = 10  # inline\nspawn-rate: 2\nrun-time 30s\nhost = \"http://h:1\"\nthreshold = [ttft.p95<800ms, 'rps>1']\n";
         let e = parse_conf(Path::new("locust.conf"), text).unwrap();
-        let kv: Vec<_> = e.iter().map(|e| (e.key.as_str(), &e.value, e.line)).collect();
+        let kv: Vec<_> = e
+            .iter()
+            .map(|e| (e.key.as_str(), &e.value, e.line))
+            .collect();
         assert_eq!(
             kv,
             [

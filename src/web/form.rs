@@ -40,12 +40,14 @@ impl SwarmForm {
         let run_time = match self.run_time.as_deref().map(str::trim) {
             None | Some("") => None,
             // Its range is the plan's rule (Plan::build), named as the form names it.
-            Some(v) => Some(crate::config::parse_duration(v).map_err(|reason| {
-                WebError::Invalid {
-                    field: "run_time",
-                    reason,
-                }
-            })?),
+            Some(v) => {
+                Some(
+                    crate::config::parse_duration(v).map_err(|reason| WebError::Invalid {
+                        field: "run_time",
+                        reason,
+                    })?,
+                )
+            }
         };
         let api = match self.api.as_deref().map(str::trim) {
             None | Some("") => None,

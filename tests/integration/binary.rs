@@ -183,8 +183,16 @@ async fn a_locust_conf_sets_the_run_and_the_environment_and_flags_win_over_it() 
     )
     .unwrap();
     let common = [
-        "--model", "test-model", "--token", TOKEN, "--wait", "constant(0.05)", "--print-every",
-        "0", "--json", "out.json",
+        "--model",
+        "test-model",
+        "--token",
+        TOKEN,
+        "--wait",
+        "constant(0.05)",
+        "--print-every",
+        "0",
+        "--json",
+        "out.json",
     ];
     let started = std::time::Instant::now();
     let o = output(bin_home(dir.path(), dir.path(), &common)).await;
@@ -199,11 +207,18 @@ async fn a_locust_conf_sets_the_run_and_the_environment_and_flags_win_over_it() 
     assert_eq!(v["plan"]["spawn_rate"], 50.0);
     assert_eq!(v["plan"]["run_time"], "1s");
     assert_eq!(v["plan"]["host"], mock.base_url());
-    assert!(dir.path().join("conf_stats.csv").exists(), "csv from the file");
+    assert!(
+        dir.path().join("conf_stats.csv").exists(),
+        "csv from the file"
+    );
     assert!(v["summary"]["requests"].as_u64().unwrap() > 0);
 
     // The environment beats the file (GSAI_HOST), and a flag beats both (-u).
-    let mut c = bin_home(dir.path(), dir.path(), &[&common[..], &["-u", "2"]].concat());
+    let mut c = bin_home(
+        dir.path(),
+        dir.path(),
+        &[&common[..], &["-u", "2"]].concat(),
+    );
     c.env("GSAI_HOST", "http://127.0.0.1:1");
     let o = output(c).await;
     let all = text(&o);
@@ -223,20 +238,40 @@ async fn home_locust_conf_is_read_below_the_local_one_and_last_flag_wins() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         home.path().join(".locust.conf"),
-        format!("headless\nhost = {}\nusers = 2\nrun-time = 30s\n", mock.base_url()),
+        format!(
+            "headless\nhost = {}\nusers = 2\nrun-time = 30s\n",
+            mock.base_url()
+        ),
     )
     .unwrap();
     std::fs::write(dir.path().join("locust.conf"), "users = 1\n").unwrap();
     // -t 8s then -t 1s: the last wins, as argparse does (today: an error).
     let args = [
-        "--model", "test-model", "--token", TOKEN, "--wait", "constant(0.05)", "--print-every",
-        "0", "--json", "out.json", "-t", "8s", "-r", "100", "-t", "1s",
+        "--model",
+        "test-model",
+        "--token",
+        TOKEN,
+        "--wait",
+        "constant(0.05)",
+        "--print-every",
+        "0",
+        "--json",
+        "out.json",
+        "-t",
+        "8s",
+        "-r",
+        "100",
+        "-t",
+        "1s",
     ];
     let started = std::time::Instant::now();
     let o = output(bin_home(dir.path(), home.path(), &args)).await;
     let all = text(&o);
     assert_eq!(o.status.code(), Some(0), "{all}");
-    assert!(started.elapsed() < Duration::from_secs(7), "ran past -t 1s: {all}");
+    assert!(
+        started.elapsed() < Duration::from_secs(7),
+        "ran past -t 1s: {all}"
+    );
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("out.json")).unwrap())
             .unwrap();
