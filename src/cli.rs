@@ -311,8 +311,5 @@ fn given(v: &Option<String>) -> Option<String> {
         .map(String::from)
 }
 
-/// The plan errors of the command line (kept under its old name).
-pub type ConfigError = PlanError;
-
 #[cfg(test)]
 mod tests;

@@ -200,7 +200,7 @@ fn for_this_role(
 ) -> Vec<(String, Value, PathBuf, usize)> {
     let cli_has = |flag: &str| argv.iter().skip(1).any(|a| a == flag);
     let (cli_master, cli_worker) = (cli_has("--master"), cli_has("--worker"));
-    entries.retain(|(k, ..)| !(k == "master" && cli_worker) && !(k == "worker" && cli_master));
+    entries.retain(|(k, ..)| !((k == "master" && cli_worker) || (k == "worker" && cli_master)));
     let file_master = entries.iter().any(|(k, v, ..)| {
         k == "master"
             && match v {
