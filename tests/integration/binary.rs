@@ -163,6 +163,27 @@ async fn usage_errors_exit_2_and_name_the_fix() {
     assert!(String::from_utf8_lossy(&o.stderr).contains(".env"));
 }
 
+/// Runs `c` to completion, or kills it after `limit` (a binary that ignored its config file
+/// would serve the web UI forever): the test stays bounded in time.
+async fn output_within(mut c: std::process::Command, limit: Duration) -> std::process::Output {
+    use std::process::Stdio;
+    let child = c
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    let pid = child.id();
+    let waiting = tokio::task::spawn_blocking(move || child.wait_with_output());
+    match tokio::time::timeout(limit, waiting).await {
+        Ok(done) => done.unwrap().expect("binary output"),
+        Err(_) => {
+            // SAFETY: kill only signals the child this test started, by its id.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            panic!("the binary ran past {limit:?}");
+        }
+    }
+}
+
 /// Runs the binary in `dir` (with `HOME` there too, so no real ~/.locust.conf is read).
 fn bin_home(dir: &std::path::Path, home: &std::path::Path, args: &[&str]) -> std::process::Command {
     let mut c = bin(dir, args);
@@ -195,7 +216,11 @@ async fn a_locust_conf_sets_the_run_and_the_environment_and_flags_win_over_it() 
         "out.json",
     ];
     let started = std::time::Instant::now();
-    let o = output(bin_home(dir.path(), dir.path(), &common)).await;
+    let o = output_within(
+        bin_home(dir.path(), dir.path(), &common),
+        Duration::from_secs(30),
+    )
+    .await;
     let all = text(&o);
     assert_eq!(o.status.code(), Some(0), "{all}");
     assert!(all.contains("locustfile ignored"), "{all}");
@@ -220,7 +245,7 @@ async fn a_locust_conf_sets_the_run_and_the_environment_and_flags_win_over_it() 
         &[&common[..], &["-u", "2"]].concat(),
     );
     c.env("GSAI_HOST", "http://127.0.0.1:1");
-    let o = output(c).await;
+    let o = output_within(c, Duration::from_secs(30)).await;
     let all = text(&o);
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("out.json")).unwrap())
@@ -265,7 +290,11 @@ async fn home_locust_conf_is_read_below_the_local_one_and_last_flag_wins() {
         "1s",
     ];
     let started = std::time::Instant::now();
-    let o = output(bin_home(dir.path(), home.path(), &args)).await;
+    let o = output_within(
+        bin_home(dir.path(), home.path(), &args),
+        Duration::from_secs(30),
+    )
+    .await;
     let all = text(&o);
     assert_eq!(o.status.code(), Some(0), "{all}");
     assert!(
@@ -289,7 +318,11 @@ async fn config_file_errors_name_file_line_and_key_and_help_and_completions_work
         format!("users = 2\ncolour = blue\ntoken = {TOKEN}\n"),
     )
     .unwrap();
-    let o = output(bin_home(dir.path(), dir.path(), &["--headless"])).await;
+    let o = output_within(
+        bin_home(dir.path(), dir.path(), &["--headless"]),
+        Duration::from_secs(30),
+    )
+    .await;
     let err = String::from_utf8_lossy(&o.stderr).to_string();
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(
