@@ -57,7 +57,7 @@ pub async fn serve(
             login: flags.web_login.is_some(),
         }),
     );
-    let server_metrics = super::server_metrics(&args, &template)?;
+    let server_metrics = super::server_metrics(&args, &checked)?;
     let controller = web::Controller::with_runner(template, defaults, runner);
     // --server-metrics: every test started from the UI scrapes them (on a master: the master).
     controller.server_metrics().configure(server_metrics);

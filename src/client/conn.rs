@@ -7,9 +7,9 @@
 
 use super::head::TimeoutPhase;
 use super::messages::error_chain;
-use crate::metrics::{Failure, FailureKind};
 /// Why a base URL was refused (the plan's error: the plan checks its host).
 pub use crate::config::TargetError;
+use crate::metrics::{Failure, FailureKind};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::client::conn::http1::SendRequest;
@@ -165,7 +165,10 @@ impl Target {
     }
 
     /// Replaces the TLS trust settings (for https targets; no effect on http).
-    pub fn with_tls(mut self, opts: &crate::config::TlsOptions) -> Result<Self, super::tls::TlsError> {
+    pub fn with_tls(
+        mut self,
+        opts: &crate::config::TlsOptions,
+    ) -> Result<Self, super::tls::TlsError> {
         if self.https {
             self.tls = Some(super::tls::connector(opts)?);
         }

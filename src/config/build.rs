@@ -9,11 +9,11 @@
 
 use super::limits::{self, LimitError};
 use super::scenario::{Scenario, ScenarioError};
+use super::slo::SloRule;
 use super::{
     defaults, ApiKind, Arrival, BaseUrl, ChatIdMode, Plan, PromptOrder, Secret, Stages, Timeouts,
     TlsOptions, TokenScope, WaitTime,
 };
-use super::slo::SloRule;
 use std::path::PathBuf;
 use std::time::Duration;
 
