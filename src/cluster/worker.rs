@@ -10,7 +10,7 @@
 use super::locust_stats::{Outbox, WorkerFigures};
 use super::protocol::{Heartbeat, Message, Spawn, ToMaster, ToWorker, USER_CLASS};
 use super::transport::{join_host_port, Dealer, TransportError};
-use crate::config::{Plan, Secret};
+use crate::config::{Plan, PlanInput, Secret};
 use crate::engine::{self, EngineHooks, RunHandle};
 use crate::metrics::clock::unix_now_s;
 use crate::metrics::{RequestKind, StatsSet};
@@ -411,25 +411,34 @@ impl Worker {
         Ok(false)
     }
 
-    /// The plan for a spawn: the master's (gsai) or our own (Locust), with our token.
+    /// The plan for a spawn: the master's (gsai) or our own (Locust), with our token and the
+    /// master's users and stop timeout, checked by the plan's own rules ([`Plan::build`]).
     fn plan_for(&self, spawn: &Spawn) -> Result<Plan, String> {
-        let mut plan = match &spawn.gsai_plan {
+        let base = match &spawn.gsai_plan {
             Some(json) => serde_json::from_str::<Plan>(json)
                 .map_err(|e| format!("the master's plan could not be read ({e}); run the same gsai-load version on master and workers"))?,
             None => (self.cfg.local_plan)(spawn.host.as_deref())?,
         };
-        plan.set_token(self.cfg.token.clone(), self.cfg.token_host.as_deref());
+        let mut input = PlanInput::from(&base);
+        input.token = self.cfg.token.clone();
+        input.token_host = self.cfg.token_host.clone();
+        // The master decides when to stop and how many users run here.
+        input.run_time = None;
+        input.max_requests = None;
+        input.spawn_rate = Some(AT_ONCE);
+        input.users = Some(spawn.user_count().max(1));
+        // A peer's number: NaN, negative or past any limit must not panic the conversion.
+        input.stop_timeout = Some(
+            Duration::try_from_secs_f64(spawn.stop_timeout.unwrap_or(0.0).max(0.0))
+                .unwrap_or(crate::config::limits::MAX_DURATION)
+                .min(crate::config::limits::MAX_DURATION),
+        );
+        let mut plan = Plan::build(&input).map_err(|e| format!("the plan is refused: {e}"))?;
+        // Zero users is a valid order from a master (this worker's share may be none).
+        plan.users = spawn.user_count();
         if let Some(notice) = plan.token_withheld() {
             eprintln!("worker {}: {notice}", self.cfg.node_id);
         }
-        plan.run_time = None;
-        plan.max_requests = None;
-        plan.users = spawn.user_count();
-        plan.spawn_rate = AT_ONCE;
-        // A peer's number: NaN, negative or past any limit must not panic the conversion.
-        plan.stop_timeout = Duration::try_from_secs_f64(spawn.stop_timeout.unwrap_or(0.0).max(0.0))
-            .unwrap_or(crate::config::limits::MAX_DURATION)
-            .min(crate::config::limits::MAX_DURATION);
         Ok(plan)
     }
 
