@@ -142,3 +142,19 @@ fn the_cycle_check_can_fail() {
         Some(vec!["a".into(), "b".into(), "c".into(), "a".into()])
     );
 }
+
+/// The wall clock is read in one place on the client side (`metrics::clock`); the mock, which
+/// shares nothing with the client side, keeps its own.
+#[test]
+fn the_wall_clock_is_read_in_one_place() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let readers: Vec<String> = files
+        .iter()
+        .filter(|f| !f.starts_with(src.join("mock")) && !f.ends_with("metrics/clock.rs"))
+        .filter(|f| std::fs::read_to_string(f).unwrap().contains("UNIX_EPOCH"))
+        .map(|f| f.display().to_string())
+        .collect();
+    assert!(readers.is_empty(), "use metrics::clock instead: {readers:?}");
+}
