@@ -5,6 +5,7 @@ mod chromium;
 mod harness;
 mod http;
 
+mod apis;
 mod binary;
 mod cluster;
 mod cluster_hostile;
