@@ -159,7 +159,8 @@ impl RequestSpec {
 }
 
 /// Anthropic's API-key header.
-pub const X_API_KEY: hyper::header::HeaderName = hyper::header::HeaderName::from_static("x-api-key");
+pub const X_API_KEY: hyper::header::HeaderName =
+    hyper::header::HeaderName::from_static("x-api-key");
 /// Anthropic's API-version header.
 pub const ANTHROPIC_VERSION: hyper::header::HeaderName =
     hyper::header::HeaderName::from_static("anthropic-version");
@@ -371,15 +372,15 @@ impl UserClient {
         let reasoned = counted.reasoning_events > 0;
         let by_events = (u64::from(token_events), TokenSource::Events);
         let reasoning_events = reasoned.then_some(u64::from(counted.reasoning_events));
-        let told = counted
-            .usage_reasoning
-            .filter(|&n| n > 0 || reasoned);
+        let told = counted.usage_reasoning.filter(|&n| n > 0 || reasoned);
         if let Some(n) = counted.usage_tokens {
             let reasoning = match told {
                 Some(r) => Some(r),
-                None if reasoned && !counted.text_truncated => {
-                    Some(self.count(true).await.unwrap_or(u64::from(counted.reasoning_events)))
-                }
+                None if reasoned && !counted.text_truncated => Some(
+                    self.count(true)
+                        .await
+                        .unwrap_or(u64::from(counted.reasoning_events)),
+                ),
                 None => reasoning_events,
             };
             return ((n, TokenSource::Usage), reasoning.map(|r| r.min(n)));

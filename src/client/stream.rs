@@ -7,8 +7,8 @@
 //! are the `timeout`s of [`super::head::TimeoutPhase`].
 
 use super::chunk::ChunkReader;
-use super::events::{self, Wire};
 use super::decode::DecodeError;
+use super::events::{self, Wire};
 use super::messages::error_chain;
 use super::tokens::MAX_COUNTED_TEXT_BYTES;
 use crate::metrics::{Failure, FailureKind, RequestRecord};
@@ -297,7 +297,11 @@ mod tests {
     }
 
     /// The same for any wire; also returns the failure message.
-    fn judge_wire(wire: Wire, body: &[u8], is_sse: bool) -> Result<(u32, Counted), (FailureKind, String)> {
+    fn judge_wire(
+        wire: Wire,
+        body: &[u8],
+        is_sse: bool,
+    ) -> Result<(u32, Counted), (FailureKind, String)> {
         let (mut itl, mut text, mut reasoning, mut chunks) =
             (Vec::new(), String::new(), String::new(), ChunkReader::new());
         let now = Instant::now();
@@ -322,28 +326,49 @@ mod tests {
         let text = r("response.output_text.delta");
         let done = "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"usage\":{\"output_tokens\":2,\"output_tokens_details\":{\"reasoning_tokens\":1}}}}\n\n";
         let think = r("response.reasoning_text.delta");
-        let (n, c) = judge_wire(Wire::Responses, format!("{think}{text}{done}").as_bytes(), true).unwrap();
-        assert_eq!((n, c.usage_tokens, c.usage_reasoning, c.reasoning_events), (2, Some(2), Some(1), 1));
+        let (n, c) = judge_wire(
+            Wire::Responses,
+            format!("{think}{text}{done}").as_bytes(),
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            (n, c.usage_tokens, c.usage_reasoning, c.reasoning_events),
+            (2, Some(2), Some(1), 1)
+        );
         let cut = judge_wire(Wire::Responses, text.as_bytes(), true).unwrap_err();
         assert_eq!(cut.0, FailureKind::IncompleteStream);
         assert!(cut.1.contains("response.completed"), "{}", cut.1);
         let err = "event: error\ndata: {\"type\":\"error\",\"message\":\"overloaded\"}\n\n";
         let e = judge_wire(Wire::Responses, format!("{text}{err}").as_bytes(), true).unwrap_err();
-        assert_eq!(e, (FailureKind::StreamError, "Stream error: overloaded".into()));
+        assert_eq!(
+            e,
+            (FailureKind::StreamError, "Stream error: overloaded".into())
+        );
 
         let delta = "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"hi\"}}\n\n";
         let usage = "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":7}}\n\n";
         let stop = "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
-        let (n, c) = judge_wire(Wire::Anthropic, format!("{delta}{usage}{stop}").as_bytes(), true).unwrap();
+        let (n, c) = judge_wire(
+            Wire::Anthropic,
+            format!("{delta}{usage}{stop}").as_bytes(),
+            true,
+        )
+        .unwrap();
         assert_eq!((n, c.usage_tokens), (1, Some(7)));
-        let cut = judge_wire(Wire::Anthropic, format!("{delta}{usage}").as_bytes(), true).unwrap_err();
+        let cut =
+            judge_wire(Wire::Anthropic, format!("{delta}{usage}").as_bytes(), true).unwrap_err();
         assert_eq!(cut.0, FailureKind::IncompleteStream);
         assert!(cut.1.contains("message_stop"));
         let err = "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n";
         let e = judge_wire(Wire::Anthropic, format!("{delta}{err}").as_bytes(), true).unwrap_err();
         assert_eq!(e.0, FailureKind::StreamError);
         // [DONE] is not how these APIs end.
-        let e = judge_wire(Wire::Anthropic, format!("{delta}data: [DONE]\n\n").as_bytes(), true);
+        let e = judge_wire(
+            Wire::Anthropic,
+            format!("{delta}data: [DONE]\n\n").as_bytes(),
+            true,
+        );
         assert_eq!(e.unwrap_err().0, FailureKind::MalformedEvent);
     }
 

@@ -165,6 +165,8 @@ mod tests {
             "2ms",
             "--tokens",
             "5",
+            "--reasoning-tokens",
+            "4",
             "--model",
             "a",
             "--model",
@@ -192,7 +194,7 @@ mod tests {
         let c = args.to_config();
         assert_eq!(c.ttft, Duration::ZERO);
         assert_eq!(c.itl, Duration::from_millis(2));
-        assert_eq!(c.tokens, 5);
+        assert_eq!((c.tokens, c.reasoning_tokens), (5, 4));
         assert_eq!(c.models, ["a", "b"]);
         assert!(!c.usage && !c.strict_chat_id);
         let f = FaultRates {

@@ -279,9 +279,12 @@ impl SseStream {
         }
         if self.sent >= all {
             self.phase = Phase::Ended;
-            let (tail, events) =
-                plan.rendered
-                    .tail(plan.finish, plan.usage, self.sent, plan.reasoning.min(self.sent));
+            let (tail, events) = plan.rendered.tail(
+                plan.finish,
+                plan.usage,
+                self.sent,
+                plan.reasoning.min(self.sent),
+            );
             // No-op after a malformed event: that stream's outcome is already counted.
             self.outcome.settle(|c| &c.ok);
             return self.event(tail, events);

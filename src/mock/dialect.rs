@@ -6,6 +6,38 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::render::{Dialect, Finish, Rendered, WORDS};
 
+/// Which API a request came in on (by path).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Api {
+    OpenWebUi,
+    OpenAi,
+    Completions,
+    Responses,
+    Anthropic,
+    Embeddings,
+}
+
+impl Api {
+    /// The stream format it answers in.
+    pub(crate) fn dialect(self) -> Dialect {
+        match self {
+            Api::OpenWebUi | Api::OpenAi | Api::Embeddings => Dialect::Chat,
+            Api::Completions => Dialect::Completions,
+            Api::Responses => Dialect::Responses,
+            Api::Anthropic => Dialect::Anthropic,
+        }
+    }
+
+    /// The body field that carries the prompt (a 422 names it when missing).
+    pub(crate) fn prompt_field(self) -> &'static str {
+        match self {
+            Api::OpenWebUi | Api::OpenAi | Api::Anthropic => "messages",
+            Api::Completions => "prompt",
+            Api::Responses | Api::Embeddings => "input",
+        }
+    }
+}
+
 /// One typed SSE event: `event: TYPE` and its `data:` line.
 fn event(kind: &str, data: &str) -> Bytes {
     Bytes::from(format!("event: {kind}\ndata: {data}\n\n"))

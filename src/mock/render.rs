@@ -316,8 +316,11 @@ impl Rendered {
 /// last entry, so the lock is taken about once per connection, not per request.
 #[derive(Debug, Default)]
 pub(crate) struct RenderCache {
-    map: RwLock<HashMap<(Dialect, Box<str>), Arc<Rendered>>>,
+    map: RwLock<HashMap<RenderKey, Arc<Rendered>>>,
 }
+
+/// A rendering's dialect and model name.
+type RenderKey = (Dialect, Box<str>);
 
 /// Bounds the cache when any model name is accepted, so random names cannot grow memory forever.
 const MAX_CACHED_MODELS: usize = 1024;

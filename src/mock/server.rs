@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use super::body::{Compressed, MockBody, SseStream, StreamFault, StreamPlan, Whole};
 use super::compress::Encoder;
 use super::counters::{bump, Counters, Outcome};
+use super::dialect::Api;
 use super::render::{Dialect, Finish, RenderCache, Rendered, MALFORMED};
 use super::request::{ChatRequest, Directives, Scenario};
 use super::MockConfig;
@@ -211,37 +212,6 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream) {
     let _ = http1::Builder::new()
         .serve_connection(TokioIo::new(stream), svc)
         .await;
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Api {
-    OpenWebUi,
-    OpenAi,
-    Completions,
-    Responses,
-    Anthropic,
-    Embeddings,
-}
-
-impl Api {
-    /// The stream format it answers in.
-    fn dialect(self) -> Dialect {
-        match self {
-            Api::OpenWebUi | Api::OpenAi | Api::Embeddings => Dialect::Chat,
-            Api::Completions => Dialect::Completions,
-            Api::Responses => Dialect::Responses,
-            Api::Anthropic => Dialect::Anthropic,
-        }
-    }
-
-    /// The body field that carries the prompt (a 422 names it when missing).
-    fn prompt_field(self) -> &'static str {
-        match self {
-            Api::OpenWebUi | Api::OpenAi | Api::Anthropic => "messages",
-            Api::Completions => "prompt",
-            Api::Responses | Api::Embeddings => "input",
-        }
-    }
 }
 
 async fn handle(
@@ -484,7 +454,15 @@ async fn chat(
     let prompt = parsed.prompt_tokens();
     if api == Api::Embeddings {
         let inputs = parsed.input.map_or(1, |i| i.items);
-        return embeddings(shared, outcome, &parsed.model, inputs, prompt, directives.ttft).await;
+        return embeddings(
+            shared,
+            outcome,
+            &parsed.model,
+            inputs,
+            prompt,
+            directives.ttft,
+        )
+        .await;
     }
     let plan = StreamPlan {
         rendered: lock(cache).rendered(shared, &parsed.model, api.dialect()),

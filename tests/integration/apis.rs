@@ -34,25 +34,44 @@ async fn each_api_streams_with_exact_counts_usage_tokens_and_the_configured_ttft
         let t = total(&r);
         let c = mock.counters();
         mock.shutdown().await;
-        assert_eq!((t.requests, t.failures), (12, 0), "{api:?}: {:?}", r.stats.failures);
+        assert_eq!(
+            (t.requests, t.failures),
+            (12, 0),
+            "{api:?}: {:?}",
+            r.stats.failures
+        );
         assert_eq!(c.requests, 12, "{api:?}: the mock saw exactly the requests");
         let out = t.metric(MetricId::OutputTokens);
-        assert_eq!((out.min(), out.max(), out.count()), (Some(7), Some(7), 12), "{api:?}");
+        assert_eq!(
+            (out.min(), out.max(), out.count()),
+            (Some(7), Some(7), 12),
+            "{api:?}"
+        );
         let usage = t
             .token_source_counts()
             .find(|(s, _)| *s == TokenSource::Usage)
             .map(|(_, n)| n);
-        assert_eq!(usage, Some(12), "{api:?}: every count from the server's usage");
+        assert_eq!(
+            usage,
+            Some(12),
+            "{api:?}: every count from the server's usage"
+        );
         // Tolerance: loopback plus timer granularity plus a loaded machine: +25 ms.
         let ttft = t.metric(MetricId::Ttft);
         let (min, p50) = (ms(ttft.min().unwrap()), ms(ttft.quantile(0.5).unwrap()));
-        assert!(min >= 50.0 && p50 <= 75.0, "{api:?}: TTFT min {min} p50 {p50} ms");
+        assert!(
+            min >= 50.0 && p50 <= 75.0,
+            "{api:?}: TTFT min {min} p50 {p50} ms"
+        );
         // No reasoning: the answer starts with the first token.
         let answer = t.metric(MetricId::TtftAnswer);
         assert_eq!(answer.count(), 12, "{api:?}");
         assert_eq!(t.metric(MetricId::ReasoningTokens).count(), 0, "{api:?}");
         assert_eq!(t.metric(MetricId::AnswerTokens).max(), Some(7), "{api:?}");
-        assert!(t.metric(MetricId::RequestBytes).min().unwrap() > 20, "{api:?}");
+        assert!(
+            t.metric(MetricId::RequestBytes).min().unwrap() > 20,
+            "{api:?}"
+        );
     }
 }
 
@@ -106,7 +125,12 @@ async fn a_reasoning_model_answers_n_itl_after_its_first_token_with_split_token_
         let r = run(p).await;
         mock.shutdown().await;
         let t = total(&r);
-        assert_eq!((t.requests, t.failures), (6, 0), "{api:?}: {:?}", r.stats.failures);
+        assert_eq!(
+            (t.requests, t.failures),
+            (6, 0),
+            "{api:?}: {:?}",
+            r.stats.failures
+        );
         let p50 = |id| ms(t.metric(id).quantile(0.5).unwrap());
         let (ttft, answer) = (p50(MetricId::Ttft), p50(MetricId::TtftAnswer));
         let expected = (u64::from(REASONING) * ITL_MS) as f64;
@@ -136,9 +160,8 @@ async fn an_embeddings_kind_records_e2e_and_input_size_and_no_tokens() {
     .await;
     let mut p = plan(&mock, 2, 8);
     p.prompt = "embed this sentence, please".into();
-    p.scenario = Some(
-        Scenario::parse("[[request]]\nkind = \"embeddings\"\nname = \"embed\"\n").unwrap(),
-    );
+    p.scenario =
+        Some(Scenario::parse("[[request]]\nkind = \"embeddings\"\nname = \"embed\"\n").unwrap());
     let r = run(p).await;
     let c = mock.counters();
     mock.shutdown().await;
@@ -146,7 +169,10 @@ async fn an_embeddings_kind_records_e2e_and_input_size_and_no_tokens() {
     assert_eq!((t.requests, t.failures), (8, 0), "{:?}", r.stats.failures);
     assert_eq!(c.requests, 8);
     let e2e_min = ms(t.metric(MetricId::E2e).min().unwrap());
-    assert!(e2e_min >= 20.0, "E2E {e2e_min} ms includes the mock's delay");
+    assert!(
+        e2e_min >= 20.0,
+        "E2E {e2e_min} ms includes the mock's delay"
+    );
     let bytes = t.metric(MetricId::RequestBytes);
     assert_eq!(bytes.count(), 8);
     // {"input":"embed this sentence, please","model":"test-model"}
@@ -177,9 +203,15 @@ async fn anthropic_sends_the_token_as_x_api_key_only_to_its_configured_host() {
     for head in &heads {
         let lower = head.to_ascii_lowercase();
         assert!(head.starts_with("POST /v1/messages "), "{head}");
-        assert!(lower.contains(&format!("x-api-key: {}", TOKEN.to_ascii_lowercase())), "{head}");
+        assert!(
+            lower.contains(&format!("x-api-key: {}", TOKEN.to_ascii_lowercase())),
+            "{head}"
+        );
         assert!(lower.contains("anthropic-version: 2023-06-01"), "{head}");
-        assert!(!lower.contains("authorization"), "the key goes in x-api-key only: {head}");
+        assert!(
+            !lower.contains("authorization"),
+            "the key goes in x-api-key only: {head}"
+        );
     }
     let heads = other.wait_for(2, Duration::from_secs(10)).await;
     for head in &heads {
@@ -194,7 +226,10 @@ async fn the_binary_runs_each_api_against_the_mock() {
     let dir = tempfile::tempdir().unwrap();
     let host = mock.base_url();
     for api in ["completions", "responses", "anthropic"] {
-        let args = headless_args(&host, &["--api", api, "--token", TOKEN, "--max-requests", "4"]);
+        let args = headless_args(
+            &host,
+            &["--api", api, "--token", TOKEN, "--max-requests", "4"],
+        );
         let o = output(bin(dir.path(), &args)).await;
         let out = text(&o);
         assert_eq!(o.status.code(), Some(0), "{api}: {out}");
