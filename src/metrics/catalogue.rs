@@ -364,7 +364,7 @@ const DEFS: [MetricDef; MetricId::COUNT] = [
         covers: Covers::Successes,
         description: "time to first answer token: the first content after any reasoning",
         better: Better::Lower,
-        distribution: true,
+        distribution: false,
     },
     MetricDef {
         id: MetricId::ReasoningTokens,

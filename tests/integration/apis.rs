@@ -22,7 +22,7 @@ const STREAMING: [ApiKind; 4] = [
 async fn each_api_streams_with_exact_counts_usage_tokens_and_the_configured_ttft() {
     for api in STREAMING {
         let mock = start_mock(MockConfig {
-            ttft: Duration::from_millis(50),
+            ttft: Duration::from_millis(100),
             itl: Duration::from_millis(2),
             tokens: 7,
             ..fast_config()
@@ -56,11 +56,12 @@ async fn each_api_streams_with_exact_counts_usage_tokens_and_the_configured_ttft
             Some(12),
             "{api:?}: every count from the server's usage"
         );
-        // Tolerance: loopback plus timer granularity plus a loaded machine: +25 ms.
+        // Tolerance: loopback plus timer granularity plus a loaded machine (the whole suite
+        // runs at once on 2 cores, in a debug build): never below, p50 at most 50 ms above.
         let ttft = t.metric(MetricId::Ttft);
         let (min, p50) = (ms(ttft.min().unwrap()), ms(ttft.quantile(0.5).unwrap()));
         assert!(
-            min >= 50.0 && p50 <= 75.0,
+            min >= 100.0 && p50 <= 150.0,
             "{api:?}: TTFT min {min} p50 {p50} ms"
         );
         // No reasoning: the answer starts with the first token.
