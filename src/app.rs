@@ -42,6 +42,10 @@ pub async fn main(cli: Cli) -> anyhow::Result<u8> {
         Some(Command::Report(args)) => outputs::report_cmd(&args),
         Some(Command::Compare(args)) => outputs::compare_cmd(&args),
         Some(Command::Sweep(args)) => sweep(*args).await,
+        Some(Command::Completions(args)) => {
+            crate::cli::completions::print(&args).context("writing the completion script")?;
+            Ok(0)
+        }
         // Distributed mode (issue 5): --master / --worker.
         None if cli.cluster.enabled() => cluster_mode::main(cli.cluster, cli.run, &signals).await,
         None if cli.run.headless => headless(cli.run, &signals).await,

@@ -2,6 +2,7 @@
 //! built-in mock on 127.0.0.1:0.
 
 mod chromium;
+mod generator_health;
 mod harness;
 mod http;
 
