@@ -125,8 +125,8 @@ pub async fn run_test(
     headless::drive(running, csv, print_every_s, outputs, signals).await
 }
 
-async fn sweep(args: crate::sweep::SweepArgs) -> anyhow::Result<u8> {
-    let spec = args.spec()?;
+async fn sweep(args: crate::cli::SweepCmd) -> anyhow::Result<u8> {
+    let spec = args.sweep.spec()?;
     let mut plan = args.run.to_plan()?;
     plan.users = plan.users.max(1);
     eprintln!(

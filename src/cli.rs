@@ -72,7 +72,7 @@ pub enum Command {
     /// Compare two --json results: the change of each headline metric (a regression check for CI).
     Compare(CompareArgs),
     /// Find the highest request rate that still meets --slo, by open-loop steps and bisection.
-    Sweep(Box<crate::sweep::SweepArgs>),
+    Sweep(Box<SweepCmd>),
     /// Print a shell completion script: `gsai-load completions bash > /etc/bash_completion.d/gsai-load`.
     Completions(completions::CompletionsArgs),
 }
@@ -313,3 +313,14 @@ fn given(v: &Option<String>) -> Option<String> {
 
 #[cfg(test)]
 mod tests;
+
+/// Flags of `gsai-load sweep`: a test's, then the search's.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SweepCmd {
+    /// Target, workload and `--slo` (required), as for a test; `--arrival` applies to every step.
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// The search.
+    #[command(flatten)]
+    pub sweep: crate::sweep::SweepArgs,
+}

@@ -15,6 +15,7 @@ use regex::Regex;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+use crate::metrics::clock::unix_now_s;
 
 /// Receives each first-time scrape problem as a sentence (the driver prints it).
 pub type WarnFn = Arc<dyn Fn(&str) + Send + Sync>;
@@ -176,12 +177,6 @@ impl Drop for ScrapeHandle {
             t.abort();
         }
     }
-}
-
-fn unix_now_s() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 async fn scrape_loop(

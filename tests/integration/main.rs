@@ -17,6 +17,7 @@ mod containers_compose;
 mod containers_kube;
 mod engine;
 mod failure_kinds;
+mod layout;
 mod load;
 mod outputs;
 mod packaging;
