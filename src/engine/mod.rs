@@ -276,6 +276,7 @@ fn kinds(plan: &Plan) -> Vec<KindDef> {
             name: t.path.clone(),
             path: t.path.clone(),
             streaming: true,
+            api: plan.api,
             weight: 1,
             turns: 1,
             chat: Some(t),
@@ -296,14 +297,11 @@ fn kinds(plan: &Plan) -> Vec<KindDef> {
                 (a, b) => b.clone().or_else(|| a.clone()),
             };
             let (method, path, chat_t) = match r.kind {
-                RequestKindType::Models => (
-                    "GET",
-                    match api {
-                        crate::workload::ApiKind::Openwebui => "/api/models".to_string(),
-                        crate::workload::ApiKind::Openai => "/v1/models".to_string(),
-                    },
-                    None,
-                ),
+                RequestKindType::Models => ("GET", api.models_path().to_string(), None),
+                RequestKindType::Embeddings => {
+                    let t = ChatTemplate::embeddings(&plan.model, extra.as_ref());
+                    ("POST", t.path.clone(), Some(t))
+                }
                 RequestKindType::Chat | RequestKindType::Completion => {
                     let t = chat(
                         plan,
@@ -320,12 +318,24 @@ fn kinds(plan: &Plan) -> Vec<KindDef> {
                 name: r.name.clone().unwrap_or_else(|| path.clone()),
                 path,
                 streaming: r.kind == RequestKindType::Chat,
+                api,
                 weight: r.weight,
                 turns: r.turns,
                 chat: chat_t,
             }
         })
         .collect()
+}
+
+/// The stream format and authentication of an API, for the client.
+fn wire_of(api: crate::workload::ApiKind) -> crate::client::Wire {
+    use crate::client::Wire;
+    use crate::workload::ApiKind;
+    match api {
+        ApiKind::Openwebui | ApiKind::Openai | ApiKind::Completions => Wire::Chat,
+        ApiKind::Responses => Wire::Responses,
+        ApiKind::Anthropic => Wire::Anthropic,
+    }
 }
 
 /// Optional taps on a run, for callers that need more than snapshots.
@@ -396,7 +406,8 @@ pub(crate) fn user_ctx(
             } else {
                 hyper::Method::POST
             };
-            let mut spec = RequestSpec::new(&target, method, &k.path, auth.as_ref(), k.streaming);
+            let mut spec = RequestSpec::new(&target, method, &k.path, auth.as_ref(), k.streaming)
+                .for_wire(wire_of(k.api));
             if let Some(v) = accept_encoding.clone() {
                 spec.headers.insert(hyper::header::ACCEPT_ENCODING, v);
             }

@@ -6,6 +6,7 @@ mod generator_health;
 mod harness;
 mod http;
 
+mod apis;
 mod binary;
 mod cluster;
 mod cluster_hostile;
