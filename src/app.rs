@@ -156,6 +156,18 @@ async fn sweep(args: crate::sweep::SweepArgs) -> anyhow::Result<u8> {
 /// One line saying what a plan will do.
 pub fn describe_plan(plan: &Plan) -> String {
     let load = match (plan.rate, &plan.stages) {
+        _ if plan.trace.is_some() => {
+            let t = plan.trace.as_ref().map_or((String::new(), 1.0), |t| {
+                (t.path.display().to_string(), t.speed)
+            });
+            format!(
+                "trace replay of {} at {}x speed (open loop{})",
+                t.0,
+                t.1,
+                plan.max_concurrency
+                    .map_or(String::new(), |c| format!(", at most {c} in flight"))
+            )
+        }
         (Some(r), None) => format!(
             "open loop {r} req/s ({:?} arrivals{})",
             plan.arrival,
@@ -173,6 +185,7 @@ pub fn describe_plan(plan: &Plan) -> String {
         (Some(t), _) => format!("run time {}", humantime::format_duration(t)),
         (None, Some(n)) => format!("until {n} requests"),
         (None, None) if plan.stages.is_some() => "until the stages end".to_string(),
+        (None, None) if plan.trace.is_some() => "until the trace is done".to_string(),
         (None, None) => "until Ctrl-C".to_string(),
     };
     let warmup = plan.warmup.map_or(String::new(), |w| {
@@ -242,7 +255,7 @@ fn plan_peak_users(plan: &Plan) -> u64 {
         .stages
         .as_ref()
         .map_or(0.0, |s| s.0.iter().map(|st| st.target).fold(0.0, f64::max));
-    match plan.rate {
+    match plan.rate.or(plan.trace.as_ref().map(|t| t.speed)) {
         Some(_) => plan.max_concurrency.unwrap_or(0),
         None => plan.users.max(stage_peak as u64),
     }

@@ -192,12 +192,66 @@ pub struct RunArgs {
     /// TOML file declaring several request kinds with weights (see the README).
     #[arg(long, help_heading = "Workload")]
     pub scenario: Option<PathBuf>,
+    /// --trace FILE.jsonl (Mooncake format) and --trace-speed: replay a recorded schedule.
+    #[command(flatten)]
+    pub trace: TraceArgs,
+    /// Run the same headless test N times and report each headline metric as mean ± 95% CI.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000), help_heading = "Load model")]
+    pub repeat: Option<u32>,
     /// Reports and pass/fail criteria (issue 3).
     #[command(flatten)]
     pub outputs: OutputArgs,
     /// --server-metrics: the server's own Prometheus metrics during the test (issue 11).
     #[command(flatten)]
     pub server_metrics: crate::observe::ServerMetricsArgs,
+}
+
+/// Trace replay flags.
+#[derive(Args, Debug, Clone, Default)]
+pub struct TraceArgs {
+    /// Replay a trace (Mooncake JSONL: timestamp ms, input_length, output_length, hash_ids): each request at its recorded time, open loop.
+    #[arg(long, value_name = "FILE", help_heading = "Load model")]
+    pub trace: Option<PathBuf>,
+    /// Replay speed: 2 sends the trace twice as fast, 0.5 half as fast.
+    #[arg(long, value_name = "X", requires = "trace", help_heading = "Load model")]
+    pub trace_speed: Option<f64>,
+}
+
+impl TraceArgs {
+    /// The plan's trace, checked against the other load flags of `args`.
+    fn to_spec(
+        &self,
+        args: &RunArgs,
+    ) -> Result<Option<crate::workload::trace::TraceSpec>, ConfigError> {
+        let Some(path) = &self.trace else {
+            return Ok(None);
+        };
+        let speed = self.trace_speed.unwrap_or(1.0);
+        if !(speed.is_finite() && speed > 0.0 && speed <= 1e6) {
+            return Err(ConfigError::Invalid {
+                flag: "--trace-speed",
+                reason: "must be a number above 0 (and at most 1000000), e.g. 2 to replay twice as fast".into(),
+            });
+        }
+        for (flag, given) in [
+            ("--rate", args.rate.is_some()),
+            ("--stages", args.stages.is_some()),
+            ("--scenario", args.scenario.is_some()),
+            ("--prompts", args.prompts.is_some()),
+            ("--synthetic-input", args.synthetic_input.is_some()),
+        ] {
+            if given {
+                return Err(ConfigError::Invalid {
+                    flag: "--trace",
+                    reason: format!("cannot be combined with {flag}: the trace gives the schedule and the prompts; choose one"),
+                });
+            }
+        }
+        Ok(Some(crate::workload::trace::TraceSpec {
+            path: path.clone(),
+            speed,
+        }))
+    }
 }
 
 /// Parses a ratio: `5%` or `0.05`.
@@ -359,10 +413,10 @@ impl RunArgs {
         if self.max_concurrency == Some(0) {
             return Err(invalid("--max-concurrency", "must be at least 1"));
         }
-        if self.max_concurrency.is_some() && self.rate.is_none() {
+        if self.max_concurrency.is_some() && self.rate.is_none() && self.trace.trace.is_none() {
             return Err(invalid(
                 "--max-concurrency",
-                "applies to the open loop only: add --rate R (closed loop uses -u)",
+                "applies to the open loop only: add --rate R or --trace FILE (closed loop uses -u)",
             ));
         }
         if self.max_failures == Some(0) {
@@ -387,6 +441,7 @@ impl RunArgs {
         plan.synthetic_input = self.synthetic_input;
         plan.seed = self.seed;
         plan.scenario = self.scenario.as_deref().map(Scenario::load).transpose()?;
+        plan.trace = self.trace.to_spec(self)?;
         plan.slo = self.outputs.slo.clone();
         if let Some(v) = &self.accept_encoding {
             if hyper::header::HeaderValue::from_str(v.trim()).is_err() {

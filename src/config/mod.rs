@@ -268,6 +268,10 @@ pub struct Plan {
     /// `Accept-Encoding` sent with each request (`--accept-encoding`); empty sends none.
     #[serde(default = "default_accept_encoding")]
     pub accept_encoding: String,
+    /// `--trace FILE --trace-speed X`: replay a recorded schedule (open loop) instead of
+    /// `--rate` or users.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<crate::workload::trace::TraceSpec>,
 }
 
 fn default_accept_encoding() -> String {
@@ -340,6 +344,7 @@ impl Plan {
             scenario: None,
             slo: Vec::new(),
             accept_encoding: default_accept_encoding(),
+            trace: None,
         }
     }
 }

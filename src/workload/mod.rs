@@ -6,6 +6,7 @@
 
 pub mod prompts;
 pub mod scenario;
+pub mod trace;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
