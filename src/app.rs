@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 pub mod cluster_mode;
 pub mod headless;
 pub mod outputs;
+pub mod repeat;
 pub mod signals;
 pub mod web_mode;
 pub use outputs::Outputs;
@@ -42,9 +43,18 @@ pub async fn main(cli: Cli) -> anyhow::Result<u8> {
         Some(Command::Report(args)) => outputs::report_cmd(&args),
         Some(Command::Compare(args)) => outputs::compare_cmd(&args),
         Some(Command::Sweep(args)) => sweep(*args).await,
+        None if cli.run.repeat.is_some() && (cli.cluster.enabled() || !cli.run.headless) => {
+            anyhow::bail!("--repeat runs headless tests in this process: add --headless (and leave out --master/--worker)")
+        }
+        None if cli.run.trace.trace.is_some() && cli.cluster.enabled() => {
+            anyhow::bail!("--trace replays in one process: leave out --master/--worker (each worker would replay the whole trace)")
+        }
         // Distributed mode (issue 5): --master / --worker.
         None if cli.cluster.enabled() => cluster_mode::main(cli.cluster, cli.run, &signals).await,
-        None if cli.run.headless => headless(cli.run, &signals).await,
+        None if cli.run.headless => match cli.run.repeat {
+            Some(n) => repeat::run(&cli.run, n, &signals).await,
+            None => headless(cli.run, &signals).await,
+        },
         None => web_mode::serve(cli.run, web::Runner::Local, None, &signals).await,
     }
 }
