@@ -191,8 +191,11 @@ fn num(x: f64) -> String {
 /// The console table: each figure as mean ± half-width [low, high], and its stddev.
 pub fn console(r: &Repeats, slo_set: bool) -> String {
     let mut table = comfy_table::Table::new();
-    table.load_preset(comfy_table::presets::UTF8_HORIZONTAL_ONLY);
-    table.set_header(["Metric", "mean ± 95% CI", "95% CI", "stddev", "runs"]);
+    table
+        .load_preset(comfy_table::presets::UTF8_HORIZONTAL_ONLY)
+        .remove_style(comfy_table::TableComponent::HorizontalLines)
+        .remove_style(comfy_table::TableComponent::MiddleIntersections)
+        .set_header(["Metric", "mean ± 95% CI", "95% CI", "stddev", "runs"]);
     for f in figures(slo_set) {
         let Some(e) = r.metrics.get(&f.key) else {
             continue;
