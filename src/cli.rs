@@ -213,7 +213,12 @@ pub struct TraceArgs {
     #[arg(long, value_name = "FILE", help_heading = "Load model")]
     pub trace: Option<PathBuf>,
     /// Replay speed: 2 sends the trace twice as fast, 0.5 half as fast.
-    #[arg(long, value_name = "X", requires = "trace", help_heading = "Load model")]
+    #[arg(
+        long,
+        value_name = "X",
+        requires = "trace",
+        help_heading = "Load model"
+    )]
     pub trace_speed: Option<f64>,
 }
 
@@ -230,7 +235,9 @@ impl TraceArgs {
         if !(speed.is_finite() && speed > 0.0 && speed <= 1e6) {
             return Err(ConfigError::Invalid {
                 flag: "--trace-speed",
-                reason: "must be a number above 0 (and at most 1000000), e.g. 2 to replay twice as fast".into(),
+                reason:
+                    "must be a number above 0 (and at most 1000000), e.g. 2 to replay twice as fast"
+                        .into(),
             });
         }
         for (flag, given) in [

@@ -43,7 +43,10 @@ pub async fn run(args: &RunArgs, n: u32, signals: &Signals) -> anyhow::Result<u8
         let stopped = result.stop_reason == StopReason::Stopped || extras.threshold_abort.is_some();
         runs.push((result, extras));
         if stopped && i < n {
-            eprintln!("the test was stopped: the remaining {} run(s) are skipped", n - i);
+            eprintln!(
+                "the test was stopped: the remaining {} run(s) are skipped",
+                n - i
+            );
             break;
         }
     }
@@ -93,10 +96,8 @@ fn pool(
         // The server's own metrics: the last run's.
         extras.server_metrics = e.server_metrics;
     }
-    extras.thresholds = crate::criteria::threshold::judge_all(
-        &outputs.args.thresholds,
-        &result.stats.total(),
-    );
+    extras.thresholds =
+        crate::criteria::threshold::judge_all(&outputs.args.thresholds, &result.stats.total());
     extras.repeats = Some(Repeats::of(heads, asked));
     Some((result, extras))
 }

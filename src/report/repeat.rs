@@ -161,7 +161,8 @@ impl Repeats {
     /// The estimates of `runs`' figures.
     pub fn of(runs: Vec<BTreeMap<String, f64>>, asked: u32) -> Repeats {
         let mut metrics = BTreeMap::new();
-        let keys: std::collections::BTreeSet<&String> = runs.iter().flat_map(|r| r.keys()).collect();
+        let keys: std::collections::BTreeSet<&String> =
+            runs.iter().flat_map(|r| r.keys()).collect();
         for key in keys {
             let values: Vec<f64> = runs.iter().filter_map(|r| r.get(key).copied()).collect();
             if let Some(e) = Estimate::of(&values) {
@@ -209,20 +210,10 @@ pub fn console(r: &Repeats, slo_set: bool) -> String {
             (Some(lo), Some(hi)) => format!("[{}, {}]", num(lo), num(hi)),
             _ => "-".into(),
         };
-        table.add_row([
-            f.label,
-            pm,
-            ci,
-            num(e.stddev),
-            e.n.to_string(),
-        ]);
+        table.add_row([f.label, pm, ci, num(e.stddev), e.n.to_string()]);
     }
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "\n=== {} of {} runs: {SHOWN} ===",
-        r.n, r.asked
-    );
+    let _ = writeln!(out, "\n=== {} of {} runs: {SHOWN} ===", r.n, r.asked);
     let _ = writeln!(out, "{table}");
     out
 }
@@ -238,7 +229,13 @@ mod tests {
         assert_eq!(t975(2), Some(4.303));
         assert_eq!(t975(30), Some(2.042));
         // Beyond the table: close to the exact values, decreasing towards 1.96.
-        for (dof, exact) in [(31, 2.0395), (40, 2.0211), (60, 2.0003), (120, 1.9799), (1000, 1.9623)] {
+        for (dof, exact) in [
+            (31, 2.0395),
+            (40, 2.0211),
+            (60, 2.0003),
+            (120, 1.9799),
+            (1000, 1.9623),
+        ] {
             let t = t975(dof).unwrap();
             assert!((t - exact).abs() < 0.001, "dof {dof}: {t} vs {exact}");
         }
@@ -258,7 +255,10 @@ mod tests {
         assert!((e.half_width().unwrap() - h).abs() < 1e-9);
         // Equal runs: a zero-width interval at the value.
         let e = Estimate::of(&[5.0; 4]).unwrap();
-        assert_eq!((e.ci95_low, e.ci95_high, e.stddev), (Some(5.0), Some(5.0), 0.0));
+        assert_eq!(
+            (e.ci95_low, e.ci95_high, e.stddev),
+            (Some(5.0), Some(5.0), 0.0)
+        );
         // One run: no interval.
         let e = Estimate::of(&[7.0]).unwrap();
         assert_eq!((e.n, e.ci95_low, e.stddev), (1, None, 0.0));
@@ -274,7 +274,10 @@ mod tests {
             }
             m
         };
-        let r = Repeats::of(vec![run(1.0, Some(3.0)), run(3.0, None), run(2.0, Some(5.0))], 3);
+        let r = Repeats::of(
+            vec![run(1.0, Some(3.0)), run(3.0, None), run(2.0, Some(5.0))],
+            3,
+        );
         assert_eq!(r.n, 3);
         assert_eq!(r.metrics["rps"].n, 3);
         assert!((r.metrics["rps"].mean - 2.0).abs() < 1e-12);
@@ -287,7 +290,15 @@ mod tests {
     #[test]
     fn figures_come_from_the_catalogue() {
         let keys: Vec<String> = figures(true).into_iter().map(|f| f.key).collect();
-        for k in ["rps", "goodput", "ttft_p50_ms", "ttft_p99_ms", "tpot_p99_ms", "itl_p50_ms", "e2e_p99_ms"] {
+        for k in [
+            "rps",
+            "goodput",
+            "ttft_p50_ms",
+            "ttft_p99_ms",
+            "tpot_p99_ms",
+            "itl_p50_ms",
+            "e2e_p99_ms",
+        ] {
             assert!(keys.contains(&k.to_string()), "{k} in {keys:?}");
         }
         assert!(!figures(false).iter().any(|f| f.key == "goodput"));

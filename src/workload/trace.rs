@@ -161,7 +161,10 @@ impl Trace {
                 .ok()
                 .filter(|d| *d <= crate::config::limits::MAX_DURATION)
                 .ok_or_else(|| {
-                    err("the request is more than a year after the first (at this --trace-speed)".into())
+                    err(
+                        "the request is more than a year after the first (at this --trace-speed)"
+                            .into(),
+                    )
                 })?;
             let input_tokens = l.input_length as u32;
             let blocks = input_tokens.div_ceil(BLOCK_TOKENS) as usize;
@@ -245,9 +248,8 @@ impl Trace {
 
 /// A well-spread seed from the run's seed, a domain (blocks, own text) and an id (splitmix64).
 fn mix(seed: u64, domain: u64, id: u64) -> u64 {
-    let mut z = seed
-        ^ domain.wrapping_mul(0xD6E8_FEB8_6659_FD93)
-        ^ id.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z =
+        seed ^ domain.wrapping_mul(0xD6E8_FEB8_6659_FD93) ^ id.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
@@ -351,14 +353,30 @@ mod tests {
         let p: Vec<Vec<String>> = (0..6).map(|n| words(&t.prompt(n, 42).unwrap())).collect();
         let b = BLOCK_TOKENS as usize;
         assert_eq!(p[0][..2 * b], p[1][..2 * b], "blocks 7 and 8 shared");
-        assert_ne!(p[0][2 * b..], p[1][2 * b..2 * b + 76], "block 9 is not block 10");
+        assert_ne!(
+            p[0][2 * b..],
+            p[1][2 * b..2 * b + 76],
+            "block 9 is not block 10"
+        );
         assert_eq!(p[0][..b], p[2][..b], "block 7 shared");
-        assert_ne!(p[2][b..], p[0][b..b + 188], "past block 7, line 3's own text");
+        assert_ne!(
+            p[2][b..],
+            p[0][b..b + 188],
+            "past block 7, line 3's own text"
+        );
         assert_ne!(p[3][..b], p[0][..b], "block 11 is not block 7");
-        assert_eq!(p[3][b..], p[0][b..b + 188], "a partial block 8 is block 8's start");
+        assert_eq!(
+            p[3][b..],
+            p[0][b..b + 188],
+            "a partial block 8 is block 8's start"
+        );
         assert_ne!(p[4], p[5], "lines without ids share nothing");
         assert_eq!(words(&t.prompt(0, 42).unwrap()), p[0], "deterministic");
-        assert_ne!(words(&t.prompt(0, 43).unwrap()), p[0], "another seed, other text");
+        assert_ne!(
+            words(&t.prompt(0, 43).unwrap()),
+            p[0],
+            "another seed, other text"
+        );
         let tok = crate::client::Tokenizer::new();
         for (n, want) in [(0usize, 1100u64), (1, 1300), (3, 700), (4, 300)] {
             let v: serde_json::Value =
