@@ -184,10 +184,13 @@ async fn trace_bad_line_names_the_file_and_line() {
     );
 }
 
+/// Each request's arrival time and body.
+type Seen = Arc<Mutex<Vec<(Instant, Vec<u8>)>>>;
+
 /// A server that keeps each request's arrival time and body, and answers 401.
 struct BodyRecorder {
     url: String,
-    seen: Arc<Mutex<Vec<(Instant, Vec<u8>)>>>,
+    seen: Seen,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -314,9 +317,8 @@ async fn trace_sends_on_schedule_with_shared_prefixes_and_max_tokens() {
     // Prefixes: equal leading hash ids give equal text, other ids other text.
     let words: Vec<Vec<String>> = by_line.iter().map(|(_, v)| prompt_words(v)).collect();
     let b = 512;
-    for i in 0..LINES {
-        let (_, input) = shape(i);
-        assert_eq!(words[i].len() as u64, input, "line {i}: one word per token");
+    for (i, w) in words.iter().enumerate() {
+        assert_eq!(w.len() as u64, shape(i).1, "line {i}: one word per token");
     }
     assert_eq!(words[0], words[4], "the same ids, the same prompt");
     assert_eq!(words[0][..2 * b], words[1][..2 * b], "ids 1, 2 shared");
