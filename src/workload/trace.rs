@@ -25,6 +25,9 @@ pub const BLOCK_TOKENS: u32 = 512;
 /// Largest `input_length` a line may ask for, tokens (a prompt is synthesized in memory).
 pub const MAX_INPUT_TOKENS: u64 = 1_000_000;
 
+/// Latest a request may be due after the first (a year, as the plan's longest duration).
+const MAX_OFFSET: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// A trace to replay and its speed, as the plan carries it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TraceSpec {
@@ -159,7 +162,7 @@ impl Trace {
             let offset_s = (l.timestamp - first) / 1000.0 / speed;
             let offset = Duration::try_from_secs_f64(offset_s)
                 .ok()
-                .filter(|d| *d <= crate::config::limits::MAX_DURATION)
+                .filter(|d| *d <= MAX_OFFSET)
                 .ok_or_else(|| {
                     err(
                         "the request is more than a year after the first (at this --trace-speed)"
