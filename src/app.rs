@@ -134,6 +134,9 @@ pub async fn run_test(
 async fn sweep(args: crate::sweep::SweepArgs) -> anyhow::Result<u8> {
     let spec = args.spec()?;
     let mut plan = args.run.to_plan()?;
+    if plan.trace.is_some() {
+        anyhow::bail!("gsai-load sweep: --trace cannot be swept (the trace fixes the schedule); use --trace-speed to replay it faster or slower");
+    }
     plan.users = plan.users.max(1);
     eprintln!(
         "sweep: {} against {} with --slo {}, {} steps from {} req/s",

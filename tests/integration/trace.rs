@@ -10,10 +10,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Lines of the test trace.
-const LINES: usize = 40;
-/// Milliseconds between two lines in the file.
-const GAP_MS: u64 = 50;
+/// Lines of the test trace: enough that a p99 over them is not simply the slowest one.
+const LINES: usize = 200;
+/// Milliseconds between two lines in the file (about 2 s of trace, 1 s at speed 2).
+const GAP_MS: u64 = 10;
 /// Replay speed.
 const SPEED: f64 = 2.0;
 /// The stated tolerance: schedule lag p99 below this on a loaded CI machine.
@@ -58,10 +58,11 @@ fn read_json(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trace_replays_every_line_on_time_against_the_mock() {
     let mock = start_mock(MockConfig {
-        tokens: 100,
+        tokens: 1000,
+        itl: Duration::ZERO,
         ..fast_config()
     })
     .await;
@@ -258,7 +259,7 @@ fn prompt_words(body: &Value) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trace_sends_on_schedule_with_shared_prefixes_and_max_tokens() {
     let server = BodyRecorder::start().await;
     let dir = tempfile::tempdir().unwrap();
@@ -321,6 +322,7 @@ async fn trace_sends_on_schedule_with_shared_prefixes_and_max_tokens() {
         assert_eq!(w.len() as u64, shape(i).1, "line {i}: one word per token");
     }
     assert_eq!(words[0], words[4], "the same ids, the same prompt");
+    assert_eq!(words[0], words[LINES - 4], "the same ids, the same prompt");
     assert_eq!(words[0][..2 * b], words[1][..2 * b], "ids 1, 2 shared");
     assert_ne!(
         words[0][2 * b..2 * b + 276],
