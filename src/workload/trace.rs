@@ -230,22 +230,32 @@ impl Trace {
             .hash_ids
             .get(r.ids_start as usize..(r.ids_start + r.ids_len) as usize)
             .unwrap_or(&[]);
-        let mut text = String::with_capacity(r.input_tokens as usize * 5);
+        // The `messages` JSON is written directly: the words are plain ASCII (letters and
+        // spaces), so nothing needs escaping, and the text is never copied into a JSON value.
+        const HEAD: &str = r#"[{"role":"user","content":""#;
+        let mut json = String::with_capacity(HEAD.len() + r.input_tokens as usize * 6 + 3);
+        json.push_str(HEAD);
         let mut left = r.input_tokens as usize;
         for &id in ids {
             let take = left.min(BLOCK_TOKENS as usize);
             let mut rng = rand::rngs::SmallRng::seed_from_u64(mix(seed, 1, id));
-            push_words(&mut text, take, &mut rng);
+            push_words(&mut json, take, &mut rng);
             left -= take;
         }
         if left > 0 {
             // Beyond its listed blocks the prompt is this line's own.
             let mut rng = rand::rngs::SmallRng::seed_from_u64(mix(seed, 2, n as u64));
-            push_words(&mut text, left, &mut rng);
+            push_words(&mut json, left, &mut rng);
         }
-        let mut prompt = Prompt::user(text.trim_start());
-        prompt.max_tokens = Some(r.output_tokens);
-        Some(prompt)
+        // The first word without its leading space (still one token).
+        if json.as_bytes().get(HEAD.len()) == Some(&b' ') {
+            json.remove(HEAD.len());
+        }
+        json.push_str("\"}]");
+        Some(Prompt {
+            messages_json: bytes::Bytes::from(json.into_bytes()),
+            max_tokens: Some(r.output_tokens),
+        })
     }
 }
 
