@@ -133,8 +133,26 @@
   } else {
     card("Users", num(plan.users, 0), "", "spawn " + plan.spawn_rate + "/s");
   }
+  var g = r.generator;
+  if (g) {
+    var cores = g.cores ? g.cores + (g.cores === 1 ? " core" : " cores") : (g.workers || []).length + " workers";
+    card("Load generator", g.verdict, "", "CPU p95 " + num(g.cpu_p95, 0) + "% of " + cores + " · runtime lag p99 " +
+      num(g.loop_lag_p99_ms, 1) + " ms" + (g.schedule_lag_p99_ms !== undefined ? " · schedule lag p99 " + num(g.schedule_lag_p99_ms, 1) + " ms" : ""),
+      g.verdict !== "ok");
+  }
   if (s.warmup_excluded > 0) {
     card("Warm-up", num(s.warmup_excluded, 0), "excluded", "requests started in the first " + plan.warmup + ", left out of every figure");
+  }
+
+  if (g && g.verdict !== "ok") {
+    var advice = g.verdict === "saturated"
+      ? "The load generator was the bottleneck: latencies include its own delay and throughput is its limit, not the server's."
+      : "The load generator was busy: latencies may include a few milliseconds of its own delay.";
+    var busy = (g.workers || []).filter(function (w) { return w.verdict !== "ok"; }).map(function (w) {
+      return w.worker + " (" + w.verdict + ")";
+    });
+    add(root, h("p", { cls: "warn", text: advice + " Use fewer users per process or add workers." +
+      (busy.length ? " Workers: " + busy.join(", ") + "." : "") }));
   }
 
   /* ---------- repeated runs (--repeat) ---------- */

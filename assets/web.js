@@ -128,6 +128,17 @@
     $('fig-fails').textContent = num(s.fail_ratio * 100, 1) + '%';
     $('fig-tokens').textContent = num(s.total_output_tokens_per_s, 0);
     $('fig-elapsed').textContent = duration(s.elapsed_s);
+    var g = s.generator;
+    $('fig-gen-box').hidden = !g;
+    if (g) {
+      var gen = $('fig-gen');
+      gen.textContent = g.verdict;
+      gen.classList.toggle('bad', g.verdict !== 'ok');
+      $('fig-gen-box').title = 'The load generator itself: CPU ' + num(g.cpu_percent, 0) +
+        '% of its cores, runtime lag p99 ' + num(g.loop_lag_p99_ms, 1) + ' ms (whole test: CPU p95 ' +
+        num(g.cpu_p95_so_far, 0) + '%, lag p99 ' + num(g.loop_lag_p99_so_far_ms, 1) + ' ms)' +
+        (g.verdict === 'ok' ? '' : ' — latencies may include its own delay: use fewer users per process or add workers');
+    }
     $('target').textContent = s.host ? s.host + ' · ' + s.model + ' · ' + s.api : 'no test yet';
     $('btn-new').hidden = busy || s.state === 'stopping';
     $('btn-edit').hidden = !busy;

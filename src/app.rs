@@ -43,10 +43,14 @@ pub async fn main(cli: Cli) -> anyhow::Result<u8> {
         Some(Command::Report(args)) => outputs::report_cmd(&args),
         Some(Command::Compare(args)) => outputs::compare_cmd(&args),
         Some(Command::Sweep(args)) => sweep(*args).await,
+        Some(Command::Completions(args)) => {
+            crate::cli::completions::print(&args).context("writing the completion script")?;
+            Ok(0)
+        }
         None if cli.run.repeat.is_some() && (cli.cluster.enabled() || !cli.run.headless) => {
             anyhow::bail!("--repeat runs headless tests in this process: add --headless (and leave out --master/--worker)")
         }
-        None if cli.run.trace.trace.is_some() && cli.cluster.enabled() => {
+        None if cli.run.trace.is_some() && cli.cluster.enabled() => {
             anyhow::bail!("--trace replays in one process: leave out --master/--worker (each worker would replay the whole trace)")
         }
         // Distributed mode (issue 5): --master / --worker.
@@ -131,8 +135,8 @@ pub async fn run_test(
     headless::drive(running, csv, print_every_s, outputs, signals).await
 }
 
-async fn sweep(args: crate::sweep::SweepArgs) -> anyhow::Result<u8> {
-    let spec = args.spec()?;
+async fn sweep(args: crate::cli::SweepCmd) -> anyhow::Result<u8> {
+    let spec = args.sweep.spec()?;
     let mut plan = args.run.to_plan()?;
     if plan.trace.is_some() {
         anyhow::bail!("gsai-load sweep: --trace cannot be swept (the trace fixes the schedule); use --trace-speed to replay it faster or slower");

@@ -158,27 +158,12 @@ impl Running {
             Running::Local(h, log) => {
                 let result = h.wait().await;
                 if let Some((log, writer)) = log {
-                    close_log(log, writer).await;
+                    eprintln!("{}", crate::observe::requests_log::close(log, writer).await);
                 }
                 Ok(result)
             }
             Running::Master(h) => Ok(h.wait().await?),
         }
-    }
-}
-
-/// Ends a requests log once its test is over and says on stderr what it holds.
-async fn close_log(log: Arc<RequestsLog>, writer: LogWriter) {
-    let path = writer.path().display().to_string();
-    let done = tokio::task::spawn_blocking(move || writer.finish(&log)).await;
-    match done {
-        Ok(Ok(t)) if t.dropped > 0 => eprintln!(
-            "warning: --requests-log {path}: {} lines written, {} dropped (the disk did not keep up)",
-            t.lines, t.dropped
-        ),
-        Ok(Ok(t)) => eprintln!("requests log: {} lines in {path}", t.lines),
-        Ok(Err(e)) => eprintln!("warning: {e}"),
-        Err(e) => eprintln!("warning: --requests-log {path}: the writer failed: {e}"),
     }
 }
 

@@ -1,6 +1,7 @@
-//! The `gsai-load` binary: load `.env`, parse flags, run, print the error chain, exit.
+//! The `gsai-load` binary: load `.env`, parse flags (over config files), run, print the error
+//! chain, exit.
 
-use clap::Parser;
+use gsai_load::cli::sources::{self, ParseError};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -9,7 +10,19 @@ fn main() -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::from(gsai_load::app::EXIT_USAGE);
     }
-    let cli = gsai_load::cli::Cli::parse();
+    // Flags over the environment over config files (locust.conf, gsai-load.toml, --config).
+    let parsed = match sources::parse_process_args() {
+        Ok(p) => p,
+        Err(ParseError::Clap(e)) => e.exit(),
+        Err(ParseError::Source(e)) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(gsai_load::app::EXIT_USAGE);
+        }
+    };
+    for note in &parsed.notes {
+        eprintln!("note: {note}");
+    }
+    let cli = parsed.cli;
     gsai_load::app::raise_fd_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -55,12 +55,9 @@ pub struct SweepResult {
     pub best_rate: Option<f64>,
 }
 
-/// Flags of `gsai-load sweep`.
+/// The search's own flags of `gsai-load sweep` (beside a test's flags: `cli::SweepCmd`).
 #[derive(clap::Args, Debug, Clone)]
 pub struct SweepArgs {
-    /// Target, workload and `--slo` (required), as for a test; `--arrival` applies to every step.
-    #[command(flatten)]
-    pub run: crate::cli::RunArgs,
     /// First rate tried, requests/s.
     #[arg(long, default_value_t = 1.0, help_heading = "Sweep")]
     pub start_rate: f64,
@@ -71,10 +68,10 @@ pub struct SweepArgs {
     #[arg(long, default_value = "30s", value_parser = crate::config::parse_duration, help_heading = "Sweep")]
     pub step_time: Duration,
     /// Share of arrivals that must be good (succeed within every SLO) for a step to pass, e.g. 90% or 0.9.
-    #[arg(long, default_value = "90%", value_parser = crate::cli::parse_ratio, help_heading = "Sweep")]
+    #[arg(long, default_value = "90%", value_parser = crate::config::parse_ratio, help_heading = "Sweep")]
     pub attainment: f64,
     /// Stop bisecting when the gap between the passing and the failing rate is at most this share.
-    #[arg(long, default_value = "5%", value_parser = crate::cli::parse_ratio, help_heading = "Sweep")]
+    #[arg(long, default_value = "5%", value_parser = crate::config::parse_ratio, help_heading = "Sweep")]
     pub precision: f64,
 }
 

@@ -140,6 +140,7 @@ async fn run_worker(dist: ClusterArgs, args: RunArgs, signals: &Signals) -> anyh
         token_host,
         shutdown: CancellationToken::new(),
         cancel_now: CancellationToken::new(),
+        requests_log: args.outputs.requests_log.clone(),
         local_plan: Box::new(move |host| {
             let mut a = own.clone();
             if let Some(h) = host {

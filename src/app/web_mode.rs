@@ -6,7 +6,7 @@ use super::outputs::{self, Outputs};
 use super::signals::Signals;
 use crate::cli::RunArgs;
 use crate::cluster::master::MasterError;
-use crate::config::Plan;
+use crate::config::{Plan, PlanInput};
 use crate::web;
 use anyhow::Context;
 use std::future::Future;
@@ -30,8 +30,8 @@ pub async fn serve(
             "--autoquit needs --autostart (it counts from the end of the autostarted test)"
         );
     }
-    let (template, defaults) = web_plan(&args)?;
-    if runner.is_distributed() && template.max_requests.is_some() {
+    let (template, checked, defaults) = web_plan(&args)?;
+    if runner.is_distributed() && checked.max_requests.is_some() {
         return Err(MasterError::MaxRequests.into());
     }
     let outputs = Outputs::new(args.json.as_deref(), &args.outputs);
@@ -50,14 +50,14 @@ pub async fn serve(
         .context("reading the web UI's address")?;
     // A master never sends its token: only a local run uses it.
     super::warn_about(
-        &template,
+        &checked,
         !runner.is_distributed(),
         Some(super::WebListen {
             addr,
             login: flags.web_login.is_some(),
         }),
     );
-    let server_metrics = super::server_metrics(&args, &template)?;
+    let server_metrics = super::server_metrics(&args, &checked)?;
     let controller = web::Controller::with_runner(template, defaults, runner);
     // --server-metrics: every test started from the UI scrapes them (on a master: the master).
     controller.server_metrics().configure(server_metrics);
@@ -139,29 +139,20 @@ pub async fn serve(
 }
 
 /// The web UI's plan template and form defaults. Host and model may be missing (the form
-/// supplies them); every other flag is validated now, so mistakes show at startup.
-fn web_plan(args: &RunArgs) -> anyhow::Result<(Plan, web::FormDefaults)> {
-    let given = |v: &Option<String>| {
-        v.as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-    };
-    let (host, model) = (given(&args.host), given(&args.model));
-    let mut flags = args.clone();
-    flags.host = Some(host.clone().unwrap_or_else(|| "http://host.invalid".into()));
-    flags.model = Some(model.clone().unwrap_or_else(|| "model".into()));
-    let mut template = flags.to_plan()?;
+/// supplies them); every other flag is checked now, by the plan's own rules, so mistakes show at
+/// startup.
+fn web_plan(args: &RunArgs) -> anyhow::Result<(PlanInput, Plan, web::FormDefaults)> {
     // The token is for the configured host only; without one, for no host (the form may give
     // a token for its own host).
-    template.set_token(args.secret(), host.as_deref());
+    let template = args.to_input();
+    let checked = template.check_template()?;
     let defaults = web::FormDefaults {
         users: args.users,
         spawn_rate: args.spawn_rate,
-        host,
-        model,
+        host: template.host.clone(),
+        model: template.model.clone(),
         run_time: args.run_time,
-        api: template.api,
+        api: args.api,
     };
-    Ok((template, defaults))
+    Ok((template, checked, defaults))
 }

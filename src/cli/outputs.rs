@@ -33,7 +33,7 @@ pub struct OutputArgs {
     pub threshold_abort: bool,
     /// With --threshold-abort: how long to run before thresholds can stop the test, so ramp-up
     /// does not trip them.
-    #[arg(long, default_value = "10s", value_parser = crate::cli::parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "10s", value_parser = crate::config::parse_duration, value_name = "DURATION")]
     pub threshold_abort_delay: Duration,
     /// Exit status when requests failed and no threshold did (Locust's flag; 0 lets thresholds
     /// alone decide). A failed threshold always exits 99.

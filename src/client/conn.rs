@@ -7,6 +7,8 @@
 
 use super::head::TimeoutPhase;
 use super::messages::error_chain;
+/// Why a base URL was refused (the plan's error: the plan checks its host).
+pub use crate::config::TargetError;
 use crate::metrics::{Failure, FailureKind};
 use bytes::Bytes;
 use http_body_util::Full;
@@ -15,25 +17,6 @@ use hyper::header::HeaderValue;
 use hyper_util::rt::TokioIo;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
-
-/// Why a base URL was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum TargetError {
-    /// Not a URL at all.
-    #[error("'{url}' is not a valid URL ({reason}); expected e.g. https://chat.example.com")]
-    Invalid {
-        /// The URL given.
-        url: String,
-        /// Parser's complaint.
-        reason: String,
-    },
-    /// Scheme other than http or https.
-    #[error("'{url}' must start with http:// or https://")]
-    Scheme {
-        /// The URL given.
-        url: String,
-    },
-}
 
 /// Why a connection could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -150,63 +133,23 @@ impl std::fmt::Debug for Target {
 }
 
 impl Target {
-    /// Parses a base URL such as `https://chat.example.com` or `http://127.0.0.1:8000/prefix`.
+    /// Parses a base URL such as `https://chat.example.com` or `http://127.0.0.1:8000/prefix`
+    /// (the checks are the plan's: [`crate::config::BaseUrl`]).
     pub fn parse(url: &str) -> Result<Self, TargetError> {
         let invalid = |reason: String| TargetError::Invalid {
             url: url.to_string(),
             reason,
         };
-        let uri: hyper::Uri = url
-            .trim()
-            .parse()
-            .map_err(|e: hyper::http::uri::InvalidUri| invalid(e.to_string()))?;
-        let https = match uri.scheme_str() {
-            Some("https") => true,
-            Some("http") => false,
-            _ => {
-                return Err(TargetError::Scheme {
-                    url: url.to_string(),
-                })
-            }
-        };
-        let authority = uri.authority().ok_or_else(|| invalid("no host".into()))?;
-        if authority.as_str().contains('@') {
-            return Err(invalid(
-                "credentials in the URL are not supported; use --token".into(),
-            ));
-        }
-        let host = authority
-            .host()
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
-        // The URI parser reads a port past 65535 as no port at all (so port 80): read it here.
-        let text = authority.as_str();
-        let after_host = text.rfind(']').unwrap_or(0);
-        let port = match text[after_host..]
-            .rfind(':')
-            .map(|i| &text[after_host + i + 1..])
-        {
-            None | Some("") => {
-                if https {
-                    443
-                } else {
-                    80
-                }
-            }
-            Some(p) => match p.parse::<u16>() {
-                Ok(n) if n >= 1 => n,
-                _ => {
-                    return Err(invalid(format!(
-                        "port {p} is out of range; a port is 1 to 65535"
-                    )))
-                }
-            },
-        };
-        let base_path = uri.path().trim_end_matches('/').to_string();
+        let crate::config::BaseUrl {
+            https,
+            host,
+            port,
+            authority,
+            base_path,
+        } = crate::config::BaseUrl::parse(url)?;
         let tls = match https {
             true => Some(
-                super::tls::connector(&super::tls::TlsOptions::default())
+                super::tls::connector(&crate::config::TlsOptions::default())
                     .map_err(|e| invalid(e.to_string()))?,
             ),
             false => None,
@@ -215,15 +158,17 @@ impl Target {
             https,
             host,
             port,
-            authority: HeaderValue::from_str(authority.as_str())
-                .map_err(|e| invalid(e.to_string()))?,
+            authority: HeaderValue::from_str(&authority).map_err(|e| invalid(e.to_string()))?,
             base_path,
             tls,
         })
     }
 
     /// Replaces the TLS trust settings (for https targets; no effect on http).
-    pub fn with_tls(mut self, opts: &super::tls::TlsOptions) -> Result<Self, super::tls::TlsError> {
+    pub fn with_tls(
+        mut self,
+        opts: &crate::config::TlsOptions,
+    ) -> Result<Self, super::tls::TlsError> {
         if self.https {
             self.tls = Some(super::tls::connector(opts)?);
         }

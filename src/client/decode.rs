@@ -14,7 +14,7 @@ use std::ops::ControlFlow;
 
 /// What the client sends as `Accept-Encoding` unless told otherwise: what Python's `requests`
 /// (the seed's Locust client) sends.
-pub const DEFAULT_ACCEPT_ENCODING: &str = "gzip, deflate";
+pub const DEFAULT_ACCEPT_ENCODING: &str = crate::config::defaults::ACCEPT_ENCODING;
 
 /// Most decoded bytes of one compressed response. A long completion of 100,000 tokens is about
 /// 20 MB of SSE; far beyond that is a decompression bomb, and the request fails as `too_large`.

@@ -22,7 +22,9 @@ use conn::Conn;
 pub use conn::{is_local_resource, ConnDriver, ConnectError, Target, TargetError};
 pub use decode::{DecodeError, Encoding, DEFAULT_ACCEPT_ENCODING, MAX_DECODED_BODY_BYTES};
 use stream::{Counted, Stream};
-pub use tls::{TlsError, TlsOptions};
+pub use tls::TlsError;
+// The plan owns these options; re-exported where they are applied.
+pub use crate::config::{Timeouts, TlsOptions};
 pub use tokens::Tokenizer;
 
 use crate::metrics::{Failure, FailureKind, Outcome, RequestRecord, TokenSource};
@@ -32,54 +34,8 @@ use http_body_util::Full;
 use hyper::client::conn::http1::SendRequest;
 use hyper::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, HOST};
 use hyper::{Method, Request, Uri};
-use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Per-phase time limits of a request.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Timeouts {
-    /// Opening a connection (TCP and TLS).
-    #[serde(with = "humantime_serde_compat")]
-    pub connect: Duration,
-    /// From start to the response headers.
-    #[serde(with = "humantime_serde_compat")]
-    pub first_byte: Duration,
-    /// Longest silence between two reads of the body.
-    #[serde(with = "humantime_serde_compat")]
-    pub idle: Duration,
-    /// Whole request, from start to end of body.
-    #[serde(with = "humantime_serde_compat")]
-    pub total: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Self {
-            connect: Duration::from_secs(10),
-            first_byte: Duration::from_secs(60),
-            idle: Duration::from_secs(60),
-            total: Duration::from_secs(600),
-        }
-    }
-}
-
-/// Durations as humantime strings ("1m 30s") in JSON plans.
-pub mod humantime_serde_compat {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use std::time::Duration;
-
-    /// Serializes as a humantime string.
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_duration(*d).to_string())
-    }
-
-    /// Parses a humantime string.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let s = String::deserialize(d)?;
-        humantime::parse_duration(&s).map_err(serde::de::Error::custom)
-    }
-}
 
 /// A request kind, prepared once: method, path, headers; the body comes per request.
 #[derive(Clone, Debug)]

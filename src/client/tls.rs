@@ -1,23 +1,12 @@
 //! TLS trust for https targets: the public web roots plus the system's store (where company
 //! CAs live), an extra CA file (`--ca-cert`), or no verification at all (`--insecure`).
 
+use crate::config::TlsOptions;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{pem::PemObject, CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
-use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::Arc;
-
-/// How https certificates are checked.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TlsOptions {
-    /// Extra trusted CA certificates (PEM), e.g. a company CA.
-    #[serde(default)]
-    pub ca_cert: Option<PathBuf>,
-    /// Accept any certificate (testing against self-signed servers only).
-    #[serde(default)]
-    pub insecure: bool,
-}
 
 /// Why the TLS settings are unusable.
 #[derive(Debug, thiserror::Error)]

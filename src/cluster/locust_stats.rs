@@ -312,5 +312,4 @@ impl Outbox {
 }
 
 #[cfg(test)]
-#[path = "locust_stats_tests.rs"]
 mod tests;

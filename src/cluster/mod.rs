@@ -24,4 +24,4 @@ pub mod worker;
 pub mod zmtp;
 
 #[cfg(test)]
-mod hostile_input_tests;
+mod tests;

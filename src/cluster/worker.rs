@@ -10,10 +10,12 @@
 use super::locust_stats::{Outbox, WorkerFigures};
 use super::protocol::{Heartbeat, Message, Spawn, ToMaster, ToWorker, USER_CLASS};
 use super::transport::{join_host_port, Dealer, TransportError};
-use crate::config::{Plan, Secret};
+use crate::config::{Plan, PlanInput, Secret};
 use crate::engine::{self, EngineHooks, RunHandle};
 use crate::metrics::clock::unix_now_s;
 use crate::metrics::{RequestKind, StatsSet};
+use crate::observe::process::{rss_bytes, CpuMeter};
+use crate::observe::requests_log::{self, LogWriter, RequestsLog};
 use rmpv::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -59,6 +61,8 @@ pub struct WorkerConfig {
     /// Cancelled to leave at once (a second Ctrl-C or SIGTERM): in-flight requests are
     /// cancelled instead of granted the stop timeout; the statistics are still shipped.
     pub cancel_now: CancellationToken,
+    /// `--requests-log FILE`: each test writes FILE with this worker's id before the extension.
+    pub requests_log: Option<std::path::PathBuf>,
 }
 
 /// Why the worker stopped for good.
@@ -91,58 +95,20 @@ pub fn node_id() -> String {
     format!("{host}_{}", uuid::Uuid::new_v4().simple())
 }
 
-/// CPU use of this process since the previous call, percent of one core (Locust's measure).
-struct CpuMeter {
-    last_cpu_s: f64,
-    last_wall: Instant,
-}
-
-impl CpuMeter {
-    fn cpu_s() -> f64 {
-        // SAFETY: getrusage only writes the struct we pass.
-        unsafe {
-            let mut u: libc::rusage = std::mem::zeroed();
-            if libc::getrusage(libc::RUSAGE_SELF, &mut u) != 0 {
-                return 0.0;
-            }
-            let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
-            t(u.ru_utime) + t(u.ru_stime)
-        }
-    }
-
-    fn new() -> Self {
-        Self {
-            last_cpu_s: Self::cpu_s(),
-            last_wall: Instant::now(),
-        }
-    }
-
-    fn percent(&mut self) -> f64 {
-        let cpu = Self::cpu_s();
-        let wall = self.last_wall.elapsed().as_secs_f64();
-        let p = if wall > 0.0 {
-            (cpu - self.last_cpu_s) / wall * 100.0
-        } else {
-            0.0
-        };
-        self.last_cpu_s = cpu;
-        self.last_wall = Instant::now();
-        (p * 10.0).round() / 10.0
-    }
-}
-
-fn rss_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    // SAFETY: sysconf has no memory effects.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    Some(pages * u64::try_from(page).ok()?)
-}
-
 /// One engine run under a master.
 struct Run {
     handle: RunHandle,
     deltas: mpsc::UnboundedReceiver<StatsSet>,
+    log: Option<(Arc<RequestsLog>, LogWriter)>,
+}
+
+/// Ends a test's requests log in the background (the engine has stopped writing to it).
+fn close_log(run: Option<Run>) {
+    if let Some((log, writer)) = run.and_then(|r| r.log) {
+        tokio::spawn(
+            async move { eprintln!("worker: {}", requests_log::close(log, writer).await) },
+        );
+    }
 }
 
 /// What to do once the engine has stopped.
@@ -445,25 +411,34 @@ impl Worker {
         Ok(false)
     }
 
-    /// The plan for a spawn: the master's (gsai) or our own (Locust), with our token.
+    /// The plan for a spawn: the master's (gsai) or our own (Locust), with our token and the
+    /// master's users and stop timeout, checked by the plan's own rules ([`Plan::build`]).
     fn plan_for(&self, spawn: &Spawn) -> Result<Plan, String> {
-        let mut plan = match &spawn.gsai_plan {
+        let base = match &spawn.gsai_plan {
             Some(json) => serde_json::from_str::<Plan>(json)
                 .map_err(|e| format!("the master's plan could not be read ({e}); run the same gsai-load version on master and workers"))?,
             None => (self.cfg.local_plan)(spawn.host.as_deref())?,
         };
-        plan.set_token(self.cfg.token.clone(), self.cfg.token_host.as_deref());
+        let mut input = PlanInput::from(&base);
+        input.token = self.cfg.token.clone();
+        input.token_host = self.cfg.token_host.clone();
+        // The master decides when to stop and how many users run here.
+        input.run_time = None;
+        input.max_requests = None;
+        input.spawn_rate = Some(AT_ONCE);
+        input.users = Some(spawn.user_count().max(1));
+        // A peer's number: NaN, negative or past any limit must not panic the conversion.
+        input.stop_timeout = Some(
+            Duration::try_from_secs_f64(spawn.stop_timeout.unwrap_or(0.0).max(0.0))
+                .unwrap_or(crate::config::limits::MAX_DURATION)
+                .min(crate::config::limits::MAX_DURATION),
+        );
+        let mut plan = Plan::build(&input).map_err(|e| format!("the plan is refused: {e}"))?;
+        // Zero users is a valid order from a master (this worker's share may be none).
+        plan.users = spawn.user_count();
         if let Some(notice) = plan.token_withheld() {
             eprintln!("worker {}: {notice}", self.cfg.node_id);
         }
-        plan.run_time = None;
-        plan.max_requests = None;
-        plan.users = spawn.user_count();
-        plan.spawn_rate = AT_ONCE;
-        // A peer's number: NaN, negative or past any limit must not panic the conversion.
-        plan.stop_timeout = Duration::try_from_secs_f64(spawn.stop_timeout.unwrap_or(0.0).max(0.0))
-            .unwrap_or(crate::config::limits::MAX_DURATION)
-            .min(crate::config::limits::MAX_DURATION);
         Ok(plan)
     }
 
@@ -483,18 +458,25 @@ impl Worker {
                 };
                 self.stop_timeout = plan.stop_timeout;
                 let (tx, rx) = mpsc::unbounded_channel();
-                match engine::start_with(
-                    plan,
-                    EngineHooks {
-                        deltas: Some(tx),
-                        ..EngineHooks::default()
-                    },
-                ) {
+                let log = self.cfg.requests_log.as_deref().and_then(|p| {
+                    RequestsLog::create(p, Some(&self.cfg.node_id))
+                        .map_err(|e| eprintln!("worker: warning: {e}; this test runs without it"))
+                        .ok()
+                });
+                let hooks = EngineHooks {
+                    deltas: Some(tx),
+                    requests_log: log.as_ref().map(|(l, _)| l.clone()),
+                };
+                match engine::start_with(plan, hooks) {
                     Ok(handle) => {
                         let kinds = handle.subscribe().borrow().kinds.clone();
                         self.outbox = Outbox::new(kinds.len());
                         self.kinds = kinds;
-                        self.run = Some(Run { handle, deltas: rx });
+                        self.run = Some(Run {
+                            handle,
+                            deltas: rx,
+                            log,
+                        });
                     }
                     Err(e) => return self.refuse(conn, e.to_string()),
                 }
@@ -561,7 +543,7 @@ impl Worker {
 
     /// The engine has ended and its last delta is in the outbox. Returns true to exit.
     fn engine_done(&mut self, conn: &Dealer) -> Result<bool, TransportError> {
-        self.run = None;
+        close_log(self.run.take());
         self.figures.in_flight = 0;
         let shipped = self.ship_stats(conn);
         match self.stopping.take() {
@@ -591,6 +573,9 @@ impl Worker {
                 self.outbox.add(&d, unix_now_s());
             }
             let _ = run.handle.wait().await;
+            if let Some((log, writer)) = run.log {
+                eprintln!("worker: {}", requests_log::close(log, writer).await);
+            }
         }
         let lost = self.outbox.pending_requests();
         if lost > 0 {

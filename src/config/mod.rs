@@ -1,38 +1,43 @@
 //! The validated, serializable run plan: everything a test needs, built from flags, the
-//! environment and `.env`, and the same plan that goes into reports (with the token redacted).
+//! environment and `.env`, a config file or the web form through one builder
+//! ([`Plan::build`] from a [`PlanInput`]), and the same plan that goes into reports (with the
+//! token redacted) and to workers.
+//!
+//! `config` owns the plan's whole vocabulary (API kind, chat-id mode, prompt order, scenario
+//! declarations, timeouts, TLS options, wait times, schedules) and its one set of defaults
+//! ([`defaults`]); the workload and the client import it from here.
 
+pub mod api;
+pub mod build;
+pub mod defaults;
 pub mod dotenv;
 pub mod expr;
+pub mod file;
 pub mod limits;
+pub mod net;
 pub mod origin;
+pub mod parse;
+pub mod scenario;
 pub mod schedule;
 pub mod slo;
+pub mod target;
+pub mod trace;
 
+pub use api::{ApiKind, ChatIdMode, PromptOrder};
+pub use build::{Field, PlanError, PlanInput};
+pub use net::{Timeouts, TlsOptions};
 pub use origin::{Origin, TokenScope, TokenWithheld};
+pub use parse::{parse_duration, parse_pair, parse_ratio};
+pub use scenario::{Scenario, ScenarioError};
 pub use schedule::{Arrival, Stages};
+pub use target::{BaseUrl, TargetError};
 
-use crate::client::Timeouts;
-use crate::workload::scenario::Scenario;
-use crate::workload::{ApiKind, ChatIdMode, PromptOrder};
 use rand::Rng;
 use serde::{Deserialize, Serialize, Serializer};
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
-
-/// Parses a humantime duration ("30s", "5m", "1h30m"); a bare number means seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    if let Ok(secs) = s.trim().parse::<f64>() {
-        if secs.is_finite() && secs >= 0.0 {
-            // Past u64 seconds from_secs_f64 would panic: far over any limit anyway.
-            return Duration::try_from_secs_f64(secs)
-                .map_err(|_| format!("'{s}' seconds is more than any duration allowed"));
-        }
-    }
-    humantime::parse_duration(s.trim())
-        .map_err(|e| format!("'{s}' is not a duration ({e}); use e.g. 30s, 5m, 1h30m"))
-}
 
 /// A secret (the Bearer token). Its `Debug`, `Display` and serialized forms never show it.
 #[derive(Clone, PartialEq, Eq)]
@@ -214,7 +219,7 @@ pub struct Plan {
     /// Stop after this many requests.
     pub max_requests: Option<u64>,
     /// How long in-flight requests may finish after stop before they are cancelled.
-    #[serde(with = "crate::client::humantime_serde_compat")]
+    #[serde(with = "crate::config::parse::humantime_serde_compat")]
     pub stop_timeout: Duration,
     /// Per-phase request time limits.
     pub timeouts: Timeouts,
@@ -222,7 +227,7 @@ pub struct Plan {
     pub lenient: bool,
     /// How https certificates are checked.
     #[serde(default)]
-    pub tls: crate::client::TlsOptions,
+    pub tls: TlsOptions,
     /// Open loop: requests per second (None: closed loop with `users`).
     #[serde(default)]
     pub rate: Option<f64>,
@@ -271,11 +276,11 @@ pub struct Plan {
     /// `--trace FILE --trace-speed X`: replay a recorded schedule (open loop) instead of
     /// `--rate` or users.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub trace: Option<crate::workload::trace::TraceSpec>,
+    pub trace: Option<trace::TraceSpec>,
 }
 
 fn default_accept_encoding() -> String {
-    crate::client::DEFAULT_ACCEPT_ENCODING.to_string()
+    defaults::ACCEPT_ENCODING.to_string()
 }
 
 fn unbound() -> TokenScope {
@@ -283,7 +288,7 @@ fn unbound() -> TokenScope {
 }
 
 fn default_arrival() -> Arrival {
-    Arrival::Poisson
+    defaults::ARRIVAL
 }
 
 mod opt_duration {
@@ -305,32 +310,31 @@ mod opt_duration {
 }
 
 impl Plan {
-    /// A plan with the seed's defaults for `host` and `model`.
+    /// A plan with the defaults ([`defaults`]) for `host` and `model`, unchecked: for code
+    /// that builds a plan itself (tests, the demo). Settings from people go through
+    /// [`Plan::build`].
     pub fn new(host: impl Into<String>, model: impl Into<String>) -> Self {
         Self {
             host: host.into(),
             token: None,
             token_scope: TokenScope::PlanHost,
             model: model.into(),
-            api: ApiKind::Openwebui,
-            chat_id: ChatIdMode::Local,
-            prompt: "Hello there!".into(),
+            api: defaults::API,
+            chat_id: defaults::CHAT_ID,
+            prompt: defaults::PROMPT.into(),
             max_tokens: None,
             body: None,
-            users: 1,
-            spawn_rate: 1.0,
-            wait: WaitTime::Between {
-                min_s: 1.0,
-                max_s: 5.0,
-            },
+            users: defaults::USERS,
+            spawn_rate: defaults::SPAWN_RATE,
+            wait: defaults::WAIT,
             run_time: None,
             max_requests: None,
-            stop_timeout: Duration::from_secs(10),
+            stop_timeout: defaults::STOP_TIMEOUT,
             timeouts: Timeouts::default(),
             lenient: false,
-            tls: crate::client::TlsOptions::default(),
+            tls: TlsOptions::default(),
             rate: None,
-            arrival: Arrival::Poisson,
+            arrival: defaults::ARRIVAL,
             max_concurrency: None,
             stages: None,
             warmup: None,
@@ -339,7 +343,7 @@ impl Plan {
             prompts: None,
             sharegpt_history: false,
             synthetic_input: None,
-            prompt_order: PromptOrder::Random,
+            prompt_order: defaults::PROMPT_ORDER,
             seed: None,
             scenario: None,
             slo: Vec::new(),

@@ -14,7 +14,7 @@ pub struct Stage {
     /// Users (closed loop) or requests/s (open loop) at the end of the stage.
     pub target: f64,
     /// Length of the stage.
-    #[serde(with = "crate::client::humantime_serde_compat")]
+    #[serde(with = "crate::config::parse::humantime_serde_compat")]
     pub duration: Duration,
 }
 

@@ -150,6 +150,17 @@ impl GeneratorHealth {
         self
     }
 
+    /// The whole test's figures in the live shape (for views of a finished test).
+    pub fn as_now(&self) -> HealthNow {
+        HealthNow {
+            cpu_percent: self.cpu_p95,
+            loop_lag_p99_ms: self.loop_lag_p99_ms,
+            cpu_p95_so_far: self.cpu_p95,
+            loop_lag_p99_so_far_ms: self.loop_lag_p99_ms,
+            verdict: self.verdict,
+        }
+    }
+
     /// The master's view over its workers: the worst of each figure and verdict, with the
     /// per-worker list.
     pub fn of_workers(workers: Vec<WorkerHealth>) -> Self {

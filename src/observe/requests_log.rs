@@ -265,6 +265,22 @@ impl LogWriter {
     }
 }
 
+/// Ends a log off the async threads once its test is over, and says in one line what it
+/// holds (or why it is incomplete), for stderr.
+pub async fn close(log: std::sync::Arc<RequestsLog>, writer: LogWriter) -> String {
+    let path = writer.path().display().to_string();
+    let done = tokio::task::spawn_blocking(move || writer.finish(&log)).await;
+    match done {
+        Ok(Ok(t)) if t.dropped > 0 => format!(
+            "warning: --requests-log {path}: {} lines written, {} dropped (the disk did not keep up)",
+            t.lines, t.dropped
+        ),
+        Ok(Ok(t)) => format!("requests log: {} lines in {path}", t.lines),
+        Ok(Err(e)) => format!("warning: {e}"),
+        Err(e) => format!("warning: --requests-log {path}: the writer failed: {e}"),
+    }
+}
+
 /// A log read back: counts and latency distributions per request name.
 #[derive(Debug, Default)]
 pub struct LogSummary {

@@ -8,6 +8,7 @@
 use super::parse;
 use super::series::{Bounds, Collector, ServerMetrics};
 use crate::client::{Target, TlsOptions};
+use crate::metrics::clock::unix_now_s;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::header::{HeaderValue, ACCEPT, ACCEPT_ENCODING, CONTENT_ENCODING, HOST, USER_AGENT};
@@ -176,12 +177,6 @@ impl Drop for ScrapeHandle {
             t.abort();
         }
     }
-}
-
-fn unix_now_s() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 async fn scrape_loop(

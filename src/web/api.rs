@@ -249,6 +249,8 @@ pub struct StatsResponse {
     worker_count: usize,
     /// The test's stage starts and warm-up, for the charts; `null` before its first point.
     phases: Option<Phases>,
+    /// The load generator's self-check (the worst worker's over a master).
+    generator: Option<crate::observe::health::HealthNow>,
 }
 
 /// One worker of `/stats/requests` (Locust's field names first, then ours).
@@ -333,6 +335,7 @@ pub fn stats_response(view: &View) -> StatsResponse {
         ])
     };
     StatsResponse {
+        generator: view.generator,
         state: view.state,
         run_id: view.run_id,
         stop_reason: view.stop_reason,
@@ -530,6 +533,7 @@ mod tests {
             rates: vec![super::super::Rates::default()],
             stop_reason: None,
             workers: None,
+            generator: None,
         }
     }
 

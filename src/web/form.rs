@@ -2,8 +2,7 @@
 //! each error names the field to fix.
 
 use super::state::{Controller, StartRequest, WebError};
-use crate::config::Secret;
-use crate::workload::ApiKind;
+use crate::config::{ApiKind, Secret};
 use serde::Deserialize;
 
 /// Form fields of `POST /swarm` (Locust's names, plus `model`, `api` and `token`). All optional: a
@@ -40,22 +39,14 @@ impl SwarmForm {
         let d = c.defaults();
         let run_time = match self.run_time.as_deref().map(str::trim) {
             None | Some("") => None,
+            // Its range is the plan's rule (Plan::build), named as the form names it.
             Some(v) => {
-                let t = crate::config::parse_duration(v).map_err(|reason| WebError::Invalid {
-                    field: "run_time",
-                    reason,
-                })?;
-                if t.is_zero() {
-                    return Err(WebError::Invalid {
+                Some(
+                    crate::config::parse_duration(v).map_err(|reason| WebError::Invalid {
                         field: "run_time",
-                        reason: "must be above 0 (leave it empty to run until stopped)".into(),
-                    });
-                }
-                crate::config::limits::duration("run_time", t).map_err(|e| WebError::Invalid {
-                    field: "run_time",
-                    reason: format!("{} is more than the maximum of {}", e.value, e.max),
-                })?;
-                Some(t)
+                        reason,
+                    })?,
+                )
             }
         };
         let api = match self.api.as_deref().map(str::trim) {

@@ -9,13 +9,12 @@
 use super::rates::{RateWindow, Rates};
 use crate::cluster::master::MasterError;
 use crate::cluster::nodes::WorkerView;
-use crate::config::{Plan, Secret, TokenWithheld};
+use crate::config::{ApiKind, Field, Plan, PlanError, PlanInput, Secret, TokenWithheld};
 use crate::driver::{Runner, Running};
 use crate::engine::{EngineError, RunResult, RunState, Snapshot, StopReason};
 use crate::metrics::clock::unix_now_s;
 use crate::metrics::{RequestKind, StatsSet, TimelinePoint};
 use crate::report::history::{HistoryBuilder, HistoryTick};
-use crate::workload::ApiKind;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -49,6 +48,28 @@ pub enum WebError {
     /// The master refused the test (no worker connected, ...).
     #[error(transparent)]
     Master(#[from] MasterError),
+    /// The plan is unusable for another reason (its scenario file, ...).
+    #[error(transparent)]
+    Plan(PlanError),
+}
+
+impl From<PlanError> for WebError {
+    /// The plan's rules, named as the form names its fields.
+    fn from(e: PlanError) -> Self {
+        match e {
+            PlanError::MissingHost => WebError::MissingHost,
+            PlanError::MissingModel => WebError::MissingModel,
+            PlanError::Invalid { field, reason } => WebError::Invalid {
+                field: field.form_field().unwrap_or(field.flag()),
+                reason,
+            },
+            PlanError::Limit(l) => WebError::Invalid {
+                field: Field::form_name_of_flag(l.flag).unwrap_or(l.flag),
+                reason: format!("{} is more than the maximum of {}", l.value, l.max),
+            },
+            other => WebError::Plan(other),
+        }
+    }
 }
 
 /// What the start form may set; everything else comes from the command line's plan.
@@ -131,7 +152,7 @@ struct Inner {
 }
 
 struct Shared {
-    template: Plan,
+    template: PlanInput,
     runner: Runner,
     defaults: FormDefaults,
     inner: Mutex<Inner>,
@@ -185,6 +206,9 @@ pub struct View {
     pub stop_reason: Option<StopReason>,
     /// The master's workers (`None`: a single process).
     pub workers: Option<Arc<[WorkerView]>>,
+    /// The load generator's self-check: the last second's while running, the whole test's
+    /// once over (`None` before a test, or when a result has none).
+    pub generator: Option<crate::observe::health::HealthNow>,
 }
 
 /// Whole-test average rates of a finished test's rows (last: Aggregated).
@@ -211,18 +235,23 @@ pub struct Controller {
 }
 
 impl Controller {
-    /// A controller whose tests use `template` (every setting from the command line) with the
-    /// form's users, spawn rate, host, model, run time and API put in.
-    pub fn new(template: Plan, defaults: FormDefaults) -> Self {
+    /// A controller whose tests use `template` (every setting from the command line; host and
+    /// model may be missing) with the form's users, spawn rate, host, model, run time and API
+    /// put in, built by [`Plan::build`] as the command line's plan is.
+    pub fn new(template: impl Into<PlanInput>, defaults: FormDefaults) -> Self {
         Self::with_runner(template, defaults, Runner::Local)
     }
 
     /// As [`Controller::new`], with tests started by `runner` (e.g. over a master's workers).
-    pub fn with_runner(template: Plan, defaults: FormDefaults, runner: Runner) -> Self {
+    pub fn with_runner(
+        template: impl Into<PlanInput>,
+        defaults: FormDefaults,
+        runner: Runner,
+    ) -> Self {
         let (finished, _) = watch::channel(None);
         Self {
             shared: Arc::new(Shared {
-                template,
+                template: template.into(),
                 runner,
                 defaults,
                 inner: Mutex::new(Inner {
@@ -386,6 +415,7 @@ impl Controller {
                 rates: vec![Rates::default()],
                 stop_reason: None,
                 workers,
+                generator: None,
             };
         };
         let snap = &t.latest;
@@ -404,6 +434,7 @@ impl Controller {
                 rates: average_rates(&r.stats),
                 stop_reason: Some(r.stop_reason),
                 workers,
+                generator: r.generator.as_ref().map(|g| g.as_now()),
             };
         }
         let state = match snap.state {
@@ -428,6 +459,7 @@ impl Controller {
                 .collect(),
             stop_reason: None,
             workers,
+            generator: Some(snap.health),
         }
     }
 
@@ -483,35 +515,29 @@ impl Controller {
             .is_some_and(|t| t.result.is_none())
     }
 
-    /// A plan from the template and the form.
-    fn plan_for(&self, req: &StartRequest) -> Result<Plan, WebError> {
-        fn given(v: &Option<String>) -> Option<&str> {
-            v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+    /// A plan from the template and the form, through the one builder.
+    pub(crate) fn plan_for(&self, req: &StartRequest) -> Result<Plan, WebError> {
+        fn given(v: &Option<String>) -> Option<String> {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
         }
         let d = &self.shared.defaults;
-        let host = given(&req.host)
-            .or(given(&d.host))
-            .ok_or(WebError::MissingHost)?;
-        let model = given(&req.model)
-            .or(given(&d.model))
-            .ok_or(WebError::MissingModel)?;
-        crate::client::Target::parse(host).map_err(|e| WebError::Invalid {
-            field: "host (--host / GSAI_HOST)",
-            reason: e.to_string(),
-        })?;
-        let mut plan = self.shared.template.clone();
-        // The configured token stays with the configured host; a token from the form is for
-        // the form's host (config::origin).
-        plan.retarget(host);
+        let mut input = self.shared.template.clone();
+        input.host = given(&req.host).or(given(&d.host));
+        input.model = given(&req.model).or(given(&d.model));
+        // The configured token stays with the configured host (config::origin); a token from
+        // the form is for the form's host.
         if let Some(token) = &req.token {
-            plan.set_token(Some(token.clone()), Some(host));
+            input.token = Some(token.clone());
+            input.token_host = input.host.clone();
         }
-        plan.model = model.to_string();
-        plan.users = req.users;
-        plan.spawn_rate = req.spawn_rate;
-        plan.run_time = req.run_time;
-        plan.api = req.api.unwrap_or(d.api);
-        Ok(plan)
+        input.users = Some(req.users);
+        input.spawn_rate = Some(req.spawn_rate);
+        input.run_time = req.run_time;
+        input.api = Some(req.api.unwrap_or(d.api));
+        Ok(Plan::build(&input)?)
     }
 
     /// Copies each snapshot of test `run_id` in; at the end, collects its result.
@@ -561,24 +587,7 @@ impl Controller {
 }
 
 fn check_users(users: u64, spawn_rate: f64) -> Result<(), WebError> {
-    let over = |e: crate::config::limits::LimitError| WebError::Invalid {
-        field: e.flag,
-        reason: format!("{} is more than the maximum of {}", e.value, e.max),
-    };
-    crate::config::limits::users("user_count", users).map_err(over)?;
-    if users == 0 {
-        return Err(WebError::Invalid {
-            field: "user_count",
-            reason: "must be at least 1".into(),
-        });
-    }
-    if !(spawn_rate.is_finite() && spawn_rate > 0.0) {
-        return Err(WebError::Invalid {
-            field: "spawn_rate",
-            reason: "must be a number above 0".into(),
-        });
-    }
-    Ok(())
+    Ok(crate::config::build::check_users(users, spawn_rate)?)
 }
 
 #[cfg(test)]

@@ -5,55 +5,15 @@
 //! no JSON serialization.
 
 pub mod prompts;
-pub mod scenario;
+/// The `--scenario` declarations (now owned by [`crate::config`]).
+pub use crate::config::scenario;
+
+// The plan's vocabulary lives in `config`; re-exported here, where requests are built from it.
+pub use crate::config::{ApiKind, ChatIdMode, PromptOrder};
 pub mod trace;
 
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
-
-/// Which API the target speaks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum ApiKind {
-    /// Open WebUI: `POST /api/chat/completions` with the seed's payload.
-    Openwebui,
-    /// OpenAI-compatible: `POST /v1/chat/completions` with `stream_options.include_usage`.
-    Openai,
-}
-
-impl ApiKind {
-    /// The chat-completion path of this API.
-    pub fn chat_path(self) -> &'static str {
-        match self {
-            ApiKind::Openwebui => "/api/chat/completions",
-            ApiKind::Openai => "/v1/chat/completions",
-        }
-    }
-}
-
-/// How the Open WebUI `chat_id` field is filled.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum ChatIdMode {
-    /// `local:<uuid4>`: a temporary chat, which current Open WebUI streams normally.
-    Local,
-    /// A bare uuid4, exactly as the seed sent it (Open WebUI ≥ 0.6.22 answers 404 to non-admins).
-    Uuid,
-    /// No `chat_id` field.
-    None,
-}
-
-/// How prompts are picked from a dataset.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum PromptOrder {
-    /// Uniformly at random (reproducible with `--seed`).
-    #[default]
-    Random,
-    /// In file order, wrapping around, shared by all users.
-    Sequential,
-}
 
 /// The request body of a chat completion, ready to be stamped per request.
 #[derive(Clone, Debug)]

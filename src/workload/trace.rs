@@ -14,7 +14,7 @@
 
 use super::prompts::{push_words, Prompt};
 use rand::SeedableRng;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -28,19 +28,7 @@ pub const MAX_INPUT_TOKENS: u64 = 1_000_000;
 /// Latest a request may be due after the first (a year, as the plan's longest duration).
 const MAX_OFFSET: Duration = Duration::from_secs(365 * 24 * 3600);
 
-/// A trace to replay and its speed, as the plan carries it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TraceSpec {
-    /// The JSONL file.
-    pub path: PathBuf,
-    /// Replay speed: 2 sends twice as fast (gaps halved), 0.5 half as fast.
-    #[serde(default = "one")]
-    pub speed: f64,
-}
-
-fn one() -> f64 {
-    1.0
-}
+pub use crate::config::trace::TraceSpec;
 
 /// Why a trace file was refused; each names the file, and the line where one is at fault.
 #[derive(Debug, thiserror::Error)]

@@ -150,17 +150,21 @@ async fn master_on(dir: &Path, mock: &MockServer, port: u16, extra: &[&str]) -> 
 /// A worker whose own GSAI_HOST is `host` (its token goes to that origin only) and whose own
 /// token is TOKEN.
 pub(crate) fn worker(dir: &Path, port: u16, host: &str) -> Proc {
+    worker_with(dir, port, host, &[])
+}
+
+/// As [`worker`], with `extra` flags of the worker's own.
+pub(crate) fn worker_with(dir: &Path, port: u16, host: &str, extra: &[&str]) -> Proc {
     let port = port.to_string();
-    let mut c = clean(
-        dir,
-        &[
-            "--worker",
-            "--master-host",
-            "127.0.0.1",
-            "--master-port",
-            &port,
-        ],
-    );
+    let mut args = vec![
+        "--worker",
+        "--master-host",
+        "127.0.0.1",
+        "--master-port",
+        &port,
+    ];
+    args.extend_from_slice(extra);
+    let mut c = clean(dir, &args);
     // The worker's own token, for its own host: the master never sends one.
     c.env("GSA_AUTH_TOKEN", TOKEN).env("GSAI_HOST", host);
     Proc::spawn(c)

@@ -2,6 +2,7 @@
 //! built-in mock on 127.0.0.1:0.
 
 mod chromium;
+mod generator_health;
 mod harness;
 mod http;
 
@@ -15,6 +16,7 @@ mod containers_compose;
 mod containers_kube;
 mod engine;
 mod failure_kinds;
+mod layout;
 mod load;
 mod outputs;
 mod packaging;

@@ -70,3 +70,44 @@ async fn the_log_has_a_line_per_request_and_matches_the_json() {
         }
     }
 }
+
+/// A worker writes its own log, named with its id; its lines are the master's counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_worker_writes_its_own_log() {
+    use crate::cluster::{master, result, worker_with};
+    let mock = start_mock(fast_config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let extra = ["--expect-workers", "1", "-u", "2", "-r", "100", "-t", "2s"];
+    let (mut m, port) = master(dir.path(), &mock, &extra).await;
+    let mut w = worker_with(
+        dir.path(),
+        port,
+        &mock.base_url(),
+        &["--requests-log", "reqs.jsonl"],
+    );
+    let limit = std::time::Duration::from_secs(60);
+    assert_eq!(m.wait_exit(limit).await, Some(0), "{}", m.text());
+    assert_eq!(w.wait_exit(limit).await, Some(0), "{}", w.text());
+    let doc = result(dir.path());
+    let finished = doc["summary"]["requests"].as_u64().unwrap()
+        + doc["summary"]["cancelled"].as_u64().unwrap();
+    assert!(finished > 0);
+    let logs: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("reqs-") && n.ends_with(".jsonl"))
+        .collect();
+    assert_eq!(logs.len(), 1, "one file, with the worker's id: {logs:?}");
+    let text = std::fs::read_to_string(dir.path().join(&logs[0])).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len() as u64, finished, "{}", w.text());
+    let id = lines[0]["worker"].as_str().unwrap().to_string();
+    assert!(logs[0].contains(&id.replace(
+        |c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_',
+        "_"
+    )));
+    assert!(lines.iter().all(|l| l["worker"] == id.as_str()));
+}

@@ -13,7 +13,7 @@
 //! body = { temperature = 0.2 }
 //! ```
 
-use super::ApiKind;
+use super::api::ApiKind;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
