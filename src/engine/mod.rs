@@ -17,6 +17,7 @@ use crate::metrics::{RequestKind, ShardedRecorder, StatsSet, TimelinePoint};
 use crate::observe::health::{GeneratorHealth, HealthNow};
 use crate::workload::prompts::{self, Prompt, PromptsError, ShareGptOptions};
 use crate::workload::scenario::RequestKindType;
+use crate::workload::trace::Trace;
 use crate::workload::{ChatSpec, ChatTemplate, KindDef, Workload};
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
@@ -41,6 +42,9 @@ pub enum EngineError {
     /// The prompts file is unusable.
     #[error(transparent)]
     Prompts(#[from] PromptsError),
+    /// The trace file is unusable.
+    #[error(transparent)]
+    Trace(#[from] crate::workload::trace::TraceError),
     /// A value is past its maximum.
     #[error(transparent)]
     Limit(#[from] crate::config::limits::LimitError),
@@ -79,6 +83,8 @@ pub enum StopReason {
     MaxFailures,
     /// `--max-fail-rate` exceeded.
     MaxFailRate,
+    /// Every request of the `--trace` was sent and has ended.
+    TraceComplete,
 }
 
 impl StopReason {
@@ -91,6 +97,7 @@ impl StopReason {
             StopReason::StagesComplete => "all stages complete",
             StopReason::MaxFailures => "aborted: --max-failures reached",
             StopReason::MaxFailRate => "aborted: failure ratio above --max-fail-rate",
+            StopReason::TraceComplete => "the trace is done",
         }
     }
 }
@@ -397,6 +404,12 @@ pub(crate) fn user_ctx(
         None => None,
     };
     let workload = Workload::new(kinds(plan), load_prompts(plan)?, plan.prompt_order);
+    // Read once per run into compact records; prompts are synthesized per request.
+    let trace = plan
+        .trace
+        .as_ref()
+        .map(|spec| Trace::load(spec).map(Arc::new))
+        .transpose()?;
     let specs = workload
         .kinds
         .iter()
@@ -450,6 +463,7 @@ pub(crate) fn user_ctx(
         in_flight: 0.into(),
         pool: std::sync::Mutex::new(Vec::new()),
         requests_log: std::sync::OnceLock::new(),
+        trace,
     });
     Ok((ctx, kinds, started))
 }

@@ -436,6 +436,11 @@ impl MetricId {
         MetricId::RequestBytes,
     ];
 
+    /// The headline metrics: the per-request latencies a summary of a test leads with (their
+    /// p50 and p99 are what `--repeat` estimates over runs).
+    pub const HEADLINE: [MetricId; 4] =
+        [MetricId::Ttft, MetricId::Tpot, MetricId::Itl, MetricId::E2e];
+
     /// Position in [`MetricId::ALL`] (and in a stats row's metrics).
     pub fn index(self) -> usize {
         self as usize

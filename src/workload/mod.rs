@@ -11,6 +11,7 @@ pub use crate::config::scenario;
 
 // The plan's vocabulary lives in `config`; re-exported here, where requests are built from it.
 pub use crate::config::{ApiKind, ChatIdMode, PromptOrder};
+pub mod trace;
 
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
