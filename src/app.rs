@@ -131,8 +131,8 @@ pub async fn run_test(
         describe_plan(&plan)
     );
     let log = outputs.args.requests_log.as_deref();
-    let running = crate::driver::Runner::Local.start_logged(plan, log)?;
-    headless::drive(running, csv, print_every_s, outputs, signals).await
+    let start = move || Ok(crate::driver::Runner::Local.start_logged(plan, log)?);
+    headless::drive(start, csv, print_every_s, outputs, signals).await
 }
 
 async fn sweep(args: crate::cli::SweepCmd) -> anyhow::Result<u8> {

@@ -114,8 +114,16 @@ async fn run_master_headless(
         handle.local_addr().port()
     );
     print_notes(handle.take_notes());
+    // The master's test starts once its workers are there, after the scraper's first scrape.
     let running = Running::Master(handle);
-    headless::drive(running, csv, args.print_every, &outputs, signals).await
+    headless::drive(
+        move || Ok(running),
+        csv,
+        args.print_every,
+        &outputs,
+        signals,
+    )
+    .await
 }
 
 async fn run_worker(dist: ClusterArgs, args: RunArgs, signals: &Signals) -> anyhow::Result<u8> {

@@ -10,28 +10,45 @@ use crate::report;
 use crate::report::csv_files::CsvFiles;
 use std::time::{Duration, Instant};
 
-/// Drives `running` to its end headless; `csv` comes from [`outputs::prepare`], called before
-/// the test started so a bad path fails first. Returns the exit code.
+/// Starts a test with `start` and drives it to its end headless; `csv` comes from
+/// [`outputs::prepare`], called before so a bad path fails first. Returns the exit code.
 pub async fn drive(
-    running: Running,
+    start: impl FnOnce() -> anyhow::Result<Running>,
     csv: Option<CsvFiles>,
     print_every_s: f64,
     outputs: &Outputs,
     signals: &Signals,
 ) -> anyhow::Result<u8> {
-    let done = observe(running, csv, print_every_s, outputs, signals).await?;
+    let done = observe(start, csv, print_every_s, outputs, signals).await?;
     outputs::finish(done, outputs)
 }
 
 /// As [`drive`], up to the end of the test: returns what it measured and gathered, without the
 /// summary and the files (`--repeat` writes them once, for all its runs).
 pub async fn observe(
-    running: Running,
+    start: impl FnOnce() -> anyhow::Result<Running>,
     csv: Option<CsvFiles>,
     print_every_s: f64,
     outputs: &Outputs,
     signals: &Signals,
 ) -> anyhow::Result<outputs::Finished> {
+    // The server's own metrics (--server-metrics): a first scrape before the test starts.
+    let scraper = outputs
+        .server_metrics
+        .clone()
+        .map(crate::observe::Scraper::start);
+    if let Some(s) = &scraper {
+        s.baseline().await;
+    }
+    let running = match start() {
+        Ok(r) => r,
+        Err(e) => {
+            if let Some(s) = scraper {
+                s.finish().await;
+            }
+            return Err(e);
+        }
+    };
     let printer = (print_every_s > 0.0).then(|| live_console(&running, print_every_s));
     let note = if running.workers().is_some() {
         "stopping: workers finish in-flight requests (up to --stop-timeout)"
@@ -43,7 +60,8 @@ pub async fn observe(
     let stopper = running.stopper();
     let snaps = running.subscribe();
     let result = async move { running.wait().await.map_err(anyhow::Error::from) };
-    let done = outputs::run_observed(snaps, move || stopper.stop(), result, csv, outputs).await;
+    let done =
+        outputs::run_observed(snaps, move || stopper.stop(), result, csv, outputs, scraper).await;
     stop.abort();
     if let Some(p) = printer {
         p.abort();

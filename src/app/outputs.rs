@@ -5,7 +5,7 @@
 
 use crate::cli::{CompareArgs, OutputArgs, ReportArgs};
 use crate::criteria::threshold::{self, Threshold, ThresholdResult};
-use crate::engine::{RunHandle, RunResult};
+use crate::engine::RunResult;
 use crate::report::csv_files::{self, CsvError, CsvFiles};
 use crate::report::history::{HistoryBuilder, HistoryTick};
 use crate::report::{self, compare, console, html, json, Extras};
@@ -151,37 +151,16 @@ fn observe(
     })
 }
 
-/// Runs the engine to its end while the outputs watch it; returns the result and what was seen.
-pub async fn run(
-    handle: RunHandle,
-    csv: Option<CsvFiles>,
-    outputs: &Outputs,
-) -> anyhow::Result<Finished> {
-    let stopper = handle.stopper();
-    let snaps = handle.subscribe();
-    run_observed(
-        snaps,
-        move || stopper.stop(),
-        async { Ok(handle.wait().await) },
-        csv,
-        outputs,
-    )
-    .await
-}
-
-/// As [`run`], for any producer of snapshots and a result (the distributed master).
+/// Watches a test (its snapshots, a means to stop it, its result) to its end while the outputs
+/// follow it; `scraper` (`--server-metrics`, started before the test) is finished after it.
 pub async fn run_observed(
     snaps: tokio::sync::watch::Receiver<std::sync::Arc<crate::engine::Snapshot>>,
     stop: impl Fn() + Send + 'static,
     result: impl std::future::Future<Output = anyhow::Result<RunResult>>,
     csv: Option<CsvFiles>,
     outputs: &Outputs,
+    scraper: Option<crate::observe::ScrapeHandle>,
 ) -> anyhow::Result<Finished> {
-    // The server's own metrics, from the test's start to its end (--server-metrics).
-    let scraper = outputs
-        .server_metrics
-        .clone()
-        .map(crate::observe::Scraper::start);
     let observer = observe(snaps, stop, csv, outputs);
     let result = result.await?;
     let server_metrics = match scraper {

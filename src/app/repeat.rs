@@ -35,8 +35,8 @@ pub async fn run(args: &RunArgs, n: u32, signals: &Signals) -> anyhow::Result<u8
     let mut runs: Vec<(RunResult, Extras)> = Vec::new();
     for i in 1..=n {
         eprintln!("run {i}/{n}");
-        let running = crate::driver::Runner::Local.start(plan.clone())?;
-        let done = headless::observe(running, None, args.print_every, &outputs, signals).await?;
+        let start = || Ok(crate::driver::Runner::Local.start(plan.clone())?);
+        let done = headless::observe(start, None, args.print_every, &outputs, signals).await?;
         let (result, extras) = (done.result, done.extras);
         let head = repeat::headline(&result.stats.total(), slo_set);
         eprintln!("run {i}/{n}: {}", one_line(&result, &head));

@@ -111,6 +111,8 @@ impl Scraper {
         let collector = Arc::new(Mutex::new(Collector::new(urls, opts.bounds)));
         let stop = CancellationToken::new();
         let opts = Arc::new(opts);
+        let (first_tx, first_done) = tokio::sync::watch::channel(0usize);
+        let first_tx = Arc::new(first_tx);
         let tasks = (0..opts.endpoints.len())
             .map(|i| {
                 tokio::spawn(scrape_loop(
@@ -118,6 +120,7 @@ impl Scraper {
                     opts.clone(),
                     collector.clone(),
                     stop.clone(),
+                    first_tx.clone(),
                 ))
             })
             .collect();
@@ -125,6 +128,8 @@ impl Scraper {
             collector,
             stop,
             tasks,
+            first_done,
+            endpoints: opts.endpoints.len(),
         }
     }
 }
@@ -134,9 +139,21 @@ pub struct ScrapeHandle {
     collector: Arc<Mutex<Collector>>,
     stop: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// How many endpoints have had their first scrape (a success or a failure).
+    first_done: tokio::sync::watch::Receiver<usize>,
+    endpoints: usize,
 }
 
 impl ScrapeHandle {
+    /// Waits until every endpoint has had its first scrape (each within its time limit), so a
+    /// test started afterwards has the server's figures from before its first request: counts
+    /// over the test are then differences from this baseline.
+    pub async fn baseline(&self) {
+        let mut first = self.first_done.clone();
+        let n = self.endpoints;
+        let _ = first.wait_for(|done| *done >= n).await;
+    }
+
     /// Stops scraping (after one last scrape of each endpoint, within its time limit) and
     /// returns everything gathered.
     pub async fn finish(mut self) -> ServerMetrics {
@@ -184,10 +201,13 @@ async fn scrape_loop(
     opts: Arc<ScrapeOptions>,
     collector: Arc<Mutex<Collector>>,
     stop: CancellationToken,
+    first_done: Arc<tokio::sync::watch::Sender<usize>>,
 ) {
     let Some(endpoint) = opts.endpoints.get(i) else {
+        first_done.send_modify(|n| *n += 1);
         return;
     };
+    let mut first = true;
     let mut ticks = tokio::time::interval(opts.interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -220,6 +240,9 @@ async fn scrape_loop(
                 Err(cause) => c.fail(i, at, &cause).then_some(cause),
             }
         };
+        if std::mem::take(&mut first) {
+            first_done.send_modify(|n| *n += 1);
+        }
         if let (Some(note), Some(warn)) = (note, &opts.warn) {
             warn(&format!(
                 "--server-metrics {}: {note} (the test goes on)",
