@@ -230,6 +230,13 @@ pub struct RunArgs {
     /// Replay speed of --trace: 2 sends the trace twice as fast, 0.5 half as fast.
     #[arg(long, value_name = "X", requires = "trace", help_heading = heading::LOAD)]
     pub trace_speed: Option<f64>,
+    /// Attach an image to each chat request's last user message (an image_url data URL, for
+    /// vision models): a .png/.jpg/.gif/.webp file, or a folder of them taken in turn.
+    #[arg(long, value_name = "PATH", conflicts_with = "synthetic_image", help_heading = heading::WORKLOAD)]
+    pub image: Option<PathBuf>,
+    /// Attach a drawn PNG of this size (noise, so it does not compress) to each chat request.
+    #[arg(long, value_name = "WxH", value_parser = crate::config::parse_size, help_heading = heading::WORKLOAD)]
+    pub synthetic_image: Option<(u32, u32)>,
     /// Run the same headless test N times and report each headline metric as mean ± 95% CI.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000), help_heading = heading::LOAD)]
     pub repeat: Option<u32>,
@@ -300,6 +307,8 @@ impl RunArgs {
             slo: self.outputs.slo.clone(),
             trace: self.trace.clone(),
             trace_speed: self.trace_speed,
+            image: self.image.clone(),
+            synthetic_image: self.synthetic_image,
         }
     }
 

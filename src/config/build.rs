@@ -11,8 +11,8 @@ use super::limits::{self, LimitError};
 use super::scenario::{Scenario, ScenarioError};
 use super::slo::SloRule;
 use super::{
-    defaults, ApiKind, Arrival, BaseUrl, ChatIdMode, Plan, PromptOrder, Secret, Stages, Timeouts,
-    TlsOptions, TokenScope, WaitTime,
+    defaults, ApiKind, Arrival, BaseUrl, ChatIdMode, ImageSource, Plan, PromptOrder, Secret,
+    Stages, Timeouts, TlsOptions, TokenScope, WaitTime,
 };
 use std::path::PathBuf;
 use std::time::Duration;
@@ -57,6 +57,10 @@ pub enum Field {
     Trace,
     /// `--trace-speed`.
     TraceSpeed,
+    /// `--image`.
+    Image,
+    /// `--synthetic-image`.
+    SyntheticImage,
 }
 
 impl Field {
@@ -81,6 +85,8 @@ impl Field {
             Field::PrintEvery => "--print-every",
             Field::Trace => "--trace",
             Field::TraceSpeed => "--trace-speed",
+            Field::Image => "--image",
+            Field::SyntheticImage => "--synthetic-image",
         }
     }
 
@@ -221,6 +227,10 @@ pub struct PlanInput {
     pub trace: Option<PathBuf>,
     /// `--trace-speed`: its replay speed.
     pub trace_speed: Option<f64>,
+    /// `--image`: an image file or a folder of them, attached to chat messages.
+    pub image: Option<PathBuf>,
+    /// `--synthetic-image`: width and height of a drawn image, attached to chat messages.
+    pub synthetic_image: Option<(u32, u32)>,
 }
 
 fn given(v: &Option<String>) -> Option<&str> {
@@ -328,6 +338,7 @@ fn assemble(input: &PlanInput, host: Option<&str>, model: Option<&str>) -> Resul
     if input.max_failures == Some(0) {
         return Err(invalid(Field::MaxFailures, "must be at least 1"));
     }
+    let images = images(input, input.api.unwrap_or(defaults::API))?;
     if input.prompts.is_some() && input.synthetic_input.is_some() {
         return Err(invalid(
             Field::SyntheticInput,
@@ -390,6 +401,7 @@ fn assemble(input: &PlanInput, host: Option<&str>, model: Option<&str>) -> Resul
         slo: input.slo.clone(),
         accept_encoding,
         trace,
+        images,
     };
     plan.set_token(
         input.token.clone(),
@@ -452,6 +464,14 @@ impl From<&Plan> for PlanInput {
             slo: plan.slo.clone(),
             trace: plan.trace.as_ref().map(|t| t.path.clone()),
             trace_speed: plan.trace.as_ref().map(|t| t.speed),
+            image: match &plan.images {
+                Some(ImageSource::Files(p)) => Some(p.clone()),
+                _ => None,
+            },
+            synthetic_image: match plan.images {
+                Some(ImageSource::Synthetic { width, height }) => Some((width, height)),
+                _ => None,
+            },
         }
     }
 }
@@ -536,4 +556,39 @@ mod tests {
             })
         ));
     }
+}
+
+/// `--image` / `--synthetic-image`: one of them, on a chat API that takes `image_url` parts.
+fn images(input: &PlanInput, api: ApiKind) -> Result<Option<ImageSource>, PlanError> {
+    let source = match (&input.image, input.synthetic_image) {
+        (None, None) => return Ok(None),
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                Field::SyntheticImage,
+                "give --image or --synthetic-image, not both",
+            ))
+        }
+        (Some(p), None) => ImageSource::Files(p.clone()),
+        (None, Some((width, height))) => {
+            let side = 1..=ImageSource::MAX_SIDE_PX;
+            if !side.contains(&width) || !side.contains(&height) {
+                return Err(invalid(
+                    Field::SyntheticImage,
+                    format!("each side must be 1 to {} pixels", ImageSource::MAX_SIDE_PX),
+                ));
+            }
+            ImageSource::Synthetic { width, height }
+        }
+    };
+    if !matches!(api, ApiKind::Openai | ApiKind::Openwebui) {
+        let field = match source {
+            ImageSource::Files(_) => Field::Image,
+            ImageSource::Synthetic { .. } => Field::SyntheticImage,
+        };
+        return Err(invalid(
+            field,
+            "images go in chat messages as image_url parts: use --api openai or openwebui",
+        ));
+    }
+    Ok(Some(source))
 }

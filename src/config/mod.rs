@@ -27,7 +27,7 @@ pub use api::{ApiKind, ChatIdMode, PromptOrder};
 pub use build::{Field, PlanError, PlanInput};
 pub use net::{Timeouts, TlsOptions};
 pub use origin::{Origin, TokenScope, TokenWithheld};
-pub use parse::{parse_duration, parse_pair, parse_ratio};
+pub use parse::{parse_duration, parse_pair, parse_ratio, parse_size};
 pub use scenario::{Scenario, ScenarioError};
 pub use schedule::{Arrival, Stages};
 pub use target::{BaseUrl, TargetError};
@@ -277,6 +277,30 @@ pub struct Plan {
     /// `--rate` or users.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<trace::TraceSpec>,
+    /// `--image` / `--synthetic-image`: an image attached to each chat request's last user
+    /// message, for vision models.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<ImageSource>,
+}
+
+/// Where the images attached to chat messages come from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImageSource {
+    /// An image file, or a folder of them (taken in turn).
+    Files(PathBuf),
+    /// A drawn PNG of noise of this size, pixels.
+    Synthetic {
+        /// Width.
+        width: u32,
+        /// Height.
+        height: u32,
+    },
+}
+
+impl ImageSource {
+    /// Largest synthetic side, pixels.
+    pub const MAX_SIDE_PX: u32 = 8192;
 }
 
 fn default_accept_encoding() -> String {
@@ -349,6 +373,7 @@ impl Plan {
             slo: Vec::new(),
             accept_encoding: default_accept_encoding(),
             trace: None,
+            images: None,
         }
     }
 }

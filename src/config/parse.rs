@@ -31,6 +31,18 @@ pub fn parse_ratio(s: &str) -> Result<f64, String> {
     Ok(v)
 }
 
+/// Parses an image size `WxH` in pixels, e.g. `1024x768`.
+pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("'{s}' is not a size; use WIDTHxHEIGHT in pixels, e.g. 1024x768");
+    let (w, h) = s.trim().split_once(['x', 'X']).ok_or_else(bad)?;
+    let w = w.trim().parse::<u32>().map_err(|_| bad())?;
+    let h = h.trim().parse::<u32>().map_err(|_| bad())?;
+    if w == 0 || h == 0 {
+        return Err(format!("'{s}': each side must be at least 1 pixel"));
+    }
+    Ok((w, h))
+}
+
 /// Parses `A,B` as two whole numbers.
 pub fn parse_pair(s: &str) -> Result<(u32, u32), String> {
     let (a, b) = s

@@ -45,6 +45,9 @@ pub enum EngineError {
     /// The trace file is unusable.
     #[error(transparent)]
     Trace(#[from] crate::workload::trace::TraceError),
+    /// The images (`--image`) are unusable.
+    #[error(transparent)]
+    Images(#[from] crate::workload::images::ImagesError),
     /// A value is past its maximum.
     #[error(transparent)]
     Limit(#[from] crate::config::limits::LimitError),
@@ -463,6 +466,15 @@ pub(crate) fn user_ctx(
         in_flight: 0.into(),
         pool: std::sync::Mutex::new(Vec::new()),
         requests_log: std::sync::OnceLock::new(),
+        images: match &plan.images {
+            None => None,
+            Some(crate::config::ImageSource::Files(p)) => {
+                Some(crate::workload::images::Images::load(p)?)
+            }
+            Some(crate::config::ImageSource::Synthetic { width, height }) => Some(
+                crate::workload::images::Images::synthetic(*width, *height, plan.seed.unwrap_or(7)),
+            ),
+        },
         trace,
     });
     Ok((ctx, kinds, started))

@@ -39,6 +39,8 @@ pub(crate) struct UserCtx {
     pub in_flight: AtomicU64,
     /// Open loop: idle connections, reused by later arrivals.
     pub pool: Mutex<Vec<UserClient>>,
+    /// `--image` / `--synthetic-image`: attached to each chat request.
+    pub images: Option<crate::workload::images::Images>,
     /// `--requests-log`: where each ended request is written.
     pub requests_log: std::sync::OnceLock<Arc<RequestsLog>>,
     /// `--trace`: the open loop's schedule, and each arrival's prompt.
@@ -167,7 +169,14 @@ pub(crate) async fn one_request(
                 Some(p) => p,
                 None => ctx.workload.pick_prompt(rng),
             };
-            template.body(&prompt.messages_json, prompt.max_tokens)
+            match &ctx.images {
+                // Images go in chat messages (the plan allows them only on chat APIs).
+                Some(images) if def.path != crate::workload::EMBEDDINGS_PATH => {
+                    let messages = images.attach_next(&prompt.messages_json);
+                    template.body(&messages, prompt.max_tokens)
+                }
+                _ => template.body(&prompt.messages_json, prompt.max_tokens),
+            }
         }
     };
     ctx.in_flight.fetch_add(1, Ordering::Relaxed);

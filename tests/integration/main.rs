@@ -5,6 +5,7 @@ mod chromium;
 mod generator_health;
 mod harness;
 mod http;
+mod images;
 
 mod apis;
 mod binary;
