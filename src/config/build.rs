@@ -482,6 +482,41 @@ impl From<Plan> for PlanInput {
     }
 }
 
+/// `--image` / `--synthetic-image`: one of them, on a chat API that takes `image_url` parts.
+fn images(input: &PlanInput, api: ApiKind) -> Result<Option<ImageSource>, PlanError> {
+    let source = match (&input.image, input.synthetic_image) {
+        (None, None) => return Ok(None),
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                Field::SyntheticImage,
+                "give --image or --synthetic-image, not both",
+            ))
+        }
+        (Some(p), None) => ImageSource::Files(p.clone()),
+        (None, Some((width, height))) => {
+            let side = 1..=ImageSource::MAX_SIDE_PX;
+            if !side.contains(&width) || !side.contains(&height) {
+                return Err(invalid(
+                    Field::SyntheticImage,
+                    format!("each side must be 1 to {} pixels", ImageSource::MAX_SIDE_PX),
+                ));
+            }
+            ImageSource::Synthetic { width, height }
+        }
+    };
+    if !matches!(api, ApiKind::Openai | ApiKind::Openwebui) {
+        let field = match source {
+            ImageSource::Files(_) => Field::Image,
+            ImageSource::Synthetic { .. } => Field::SyntheticImage,
+        };
+        return Err(invalid(
+            field,
+            "images go in chat messages as image_url parts: use --api openai or openwebui",
+        ));
+    }
+    Ok(Some(source))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -556,39 +591,4 @@ mod tests {
             })
         ));
     }
-}
-
-/// `--image` / `--synthetic-image`: one of them, on a chat API that takes `image_url` parts.
-fn images(input: &PlanInput, api: ApiKind) -> Result<Option<ImageSource>, PlanError> {
-    let source = match (&input.image, input.synthetic_image) {
-        (None, None) => return Ok(None),
-        (Some(_), Some(_)) => {
-            return Err(invalid(
-                Field::SyntheticImage,
-                "give --image or --synthetic-image, not both",
-            ))
-        }
-        (Some(p), None) => ImageSource::Files(p.clone()),
-        (None, Some((width, height))) => {
-            let side = 1..=ImageSource::MAX_SIDE_PX;
-            if !side.contains(&width) || !side.contains(&height) {
-                return Err(invalid(
-                    Field::SyntheticImage,
-                    format!("each side must be 1 to {} pixels", ImageSource::MAX_SIDE_PX),
-                ));
-            }
-            ImageSource::Synthetic { width, height }
-        }
-    };
-    if !matches!(api, ApiKind::Openai | ApiKind::Openwebui) {
-        let field = match source {
-            ImageSource::Files(_) => Field::Image,
-            ImageSource::Synthetic { .. } => Field::SyntheticImage,
-        };
-        return Err(invalid(
-            field,
-            "images go in chat messages as image_url parts: use --api openai or openwebui",
-        ));
-    }
-    Ok(Some(source))
 }
