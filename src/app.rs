@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 pub mod cluster_mode;
 pub mod headless;
+pub mod metrics_port;
 pub mod outputs;
 pub mod signals;
 pub mod web_mode;
@@ -58,7 +59,9 @@ async fn headless(args: RunArgs, signals: &Signals) -> anyhow::Result<u8> {
     warn_about(&plan, true, None);
     let mut outputs = Outputs::new(args.json.as_deref(), &args.outputs);
     outputs.server_metrics = server_metrics(&args, &plan)?;
-    run_test(plan, args.print_every, &outputs, signals).await
+    let metrics = metrics_port::open(&args.metrics, None).await?;
+    let feed = metrics.as_ref().map(|m| &m.feed);
+    run_test(plan, args.print_every, &outputs, signals, feed).await
 }
 
 /// The `--server-metrics` scrape options of a run (none without the flag); https metrics URLs
@@ -107,12 +110,14 @@ pub(crate) fn warn_about(plan: &Plan, sends_requests: bool, web: Option<WebListe
 }
 
 /// Runs a plan headless in this process: live console, Ctrl-C or SIGTERM to stop (twice to
-/// cancel in-flight requests at once), summary and outputs at the end.
+/// cancel in-flight requests at once), summary and outputs at the end; `metrics` (a
+/// `--metrics-port`'s feed) follows the test's snapshots.
 pub async fn run_test(
     plan: Plan,
     print_every_s: f64,
     outputs: &Outputs,
     signals: &Signals,
+    metrics: Option<&crate::exporter::Feed>,
 ) -> anyhow::Result<u8> {
     let csv = outputs::prepare(outputs)?;
     eprintln!(
@@ -122,6 +127,9 @@ pub async fn run_test(
     );
     let log = outputs.args.requests_log.as_deref();
     let running = crate::driver::Runner::Local.start_logged(plan, log)?;
+    if let Some(feed) = metrics {
+        feed.follow(running.subscribe());
+    }
     headless::drive(running, csv, print_every_s, outputs, signals).await
 }
 
@@ -226,7 +234,7 @@ async fn demo(args: DemoArgs, signals: &Signals) -> anyhow::Result<u8> {
         timeout: crate::observe::args::DEFAULT_TIMEOUT,
     }
     .options(&plan.tls, Some(crate::observe::args::stderr_warnings()))?;
-    let code = run_test(plan, 2.0, &outputs, signals).await?;
+    let code = run_test(plan, 2.0, &outputs, signals, None).await?;
     let c = mock.counters();
     eprintln!(
         "mock saw {} requests ({} completed streams, {} events sent)",

@@ -100,6 +100,7 @@ async fn run_master_headless(
         plan.api.chat_path(),
         plan.model,
     );
+    let metrics = super::metrics_port::open(&args.metrics, None).await?;
     let cfg = MasterConfig {
         bind_host: dist.master_bind_host.clone(),
         bind_port: dist.master_bind_port,
@@ -115,6 +116,9 @@ async fn run_master_headless(
     );
     print_notes(handle.take_notes());
     let running = Running::Master(handle);
+    if let Some(m) = &metrics {
+        m.feed.follow(running.subscribe());
+    }
     headless::drive(running, csv, args.print_every, &outputs, signals).await
 }
 
@@ -132,6 +136,11 @@ async fn run_worker(dist: ClusterArgs, args: RunArgs, signals: &Signals) -> anyh
         eprintln!("warning: this worker has a token but no GSAI_HOST / --host: the token is sent to no host; set GSAI_HOST to the service the master tests");
     }
     let own = args.clone();
+    let metrics = super::metrics_port::open(&args.metrics, None).await?;
+    let on_test = metrics.as_ref().map(|m| {
+        let feed = m.feed.clone();
+        Box::new(move |snapshots| feed.follow(snapshots)) as worker::TestTap
+    });
     let cfg = WorkerConfig {
         master_host: dist.master_host.clone(),
         master_port: dist.master_port,
@@ -141,6 +150,7 @@ async fn run_worker(dist: ClusterArgs, args: RunArgs, signals: &Signals) -> anyh
         shutdown: CancellationToken::new(),
         cancel_now: CancellationToken::new(),
         requests_log: args.outputs.requests_log.clone(),
+        on_test,
         local_plan: Box::new(move |host| {
             let mut a = own.clone();
             if let Some(h) = host {
