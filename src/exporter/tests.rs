@@ -227,3 +227,40 @@ async fn a_feed_follows_each_test_and_sees_its_end() {
     feed.follow(rx);
     assert!(!source().expect("a stopped test").running);
 }
+
+/// Every `gsai_` series the Grafana dashboard queries is one the exporter writes, and the
+/// documentation names every series it writes.
+#[test]
+fn the_dashboard_and_the_docs_name_the_exported_series() {
+    let text = render(Some(Live {
+        snapshot: Arc::new(snapshot()),
+        running: true,
+    }));
+    let names: std::collections::BTreeSet<String> =
+        samples(&text).into_iter().map(|s| s.name).collect();
+    let dashboard = include_str!("../../deploy/grafana/gsai-load.json");
+    let doc: serde_json::Value = serde_json::from_str(dashboard).expect("dashboard is JSON");
+    assert_eq!(doc["uid"], "gsai-load");
+    let word = regex::Regex::new(r"gsai_[a-z0-9_]+").unwrap();
+    let mut queried = 0;
+    for m in word.find_iter(dashboard) {
+        assert!(
+            names.contains(m.as_str()),
+            "the dashboard queries {} (not exported)",
+            m.as_str()
+        );
+        queried += 1;
+    }
+    assert!(queried >= 12, "{queried}");
+    let docs = include_str!("../../docs/prometheus.md");
+    for name in &names {
+        let base = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .unwrap_or(name);
+        assert!(
+            docs.contains(base),
+            "docs/prometheus.md does not name {base}"
+        );
+    }
+}
