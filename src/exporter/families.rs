@@ -199,6 +199,10 @@ fn encode_failures(
     snap: &crate::engine::Snapshot,
     rows: &[(&RequestKind, &NameStats)],
 ) -> std::fmt::Result {
+    if rows.is_empty() {
+        // A master before its workers' first report: no rows, no family (an empty one is invalid).
+        return Ok(());
+    }
     let mut counts = vec![[0u64; FailureKind::ALL.len()]; rows.len()];
     for (key, entry) in &snap.stats.failures {
         if let Some(row) = counts.get_mut(key.kind) {

@@ -87,7 +87,9 @@ fn snapshot() -> Snapshot {
 }
 
 fn samples(text: &str) -> Vec<Sample> {
-    parse(text.as_bytes()).expect("valid Prometheus text").0
+    let (samples, skipped) = parse(text.as_bytes()).expect("valid Prometheus text");
+    assert_eq!(skipped, None, "every family parses:\n{text}");
+    samples
 }
 
 fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> f64 {
@@ -204,6 +206,18 @@ fn before_any_test_only_the_basics() {
         1.0
     );
     assert!(!s.iter().any(|x| x.name.starts_with("gsai_requests")));
+}
+
+#[test]
+fn a_test_without_rows_yet_is_valid_text() {
+    // A master before its workers' first report knows no request kinds yet.
+    let snap = Snapshot::initial(4, Vec::new().into());
+    let s = samples(&render(Some(Live {
+        snapshot: Arc::new(snap),
+        running: true,
+    })));
+    assert_eq!(value(&s, "gsai_target_users", &[]), 4.0);
+    assert!(!s.iter().any(|x| x.name.starts_with("gsai_failures")));
 }
 
 #[tokio::test]
