@@ -8,6 +8,7 @@
 use super::parse;
 use super::series::{Bounds, Collector, ServerMetrics};
 use crate::client::{Target, TlsOptions};
+use crate::metrics::clock::unix_now_s;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::header::{HeaderValue, ACCEPT, ACCEPT_ENCODING, CONTENT_ENCODING, HOST, USER_AGENT};
@@ -15,7 +16,6 @@ use regex::Regex;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use crate::metrics::clock::unix_now_s;
 
 /// Receives each first-time scrape problem as a sentence (the driver prints it).
 pub type WarnFn = Arc<dyn Fn(&str) + Send + Sync>;

@@ -156,5 +156,8 @@ fn the_wall_clock_is_read_in_one_place() {
         .filter(|f| std::fs::read_to_string(f).unwrap().contains("UNIX_EPOCH"))
         .map(|f| f.display().to_string())
         .collect();
-    assert!(readers.is_empty(), "use metrics::clock instead: {readers:?}");
+    assert!(
+        readers.is_empty(),
+        "use metrics::clock instead: {readers:?}"
+    );
 }
