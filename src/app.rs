@@ -135,6 +135,9 @@ pub async fn run_test(
 
 async fn sweep(args: crate::cli::SweepCmd) -> anyhow::Result<u8> {
     let spec = args.sweep.spec()?;
+    if args.run.metrics.metrics_port.is_some() {
+        anyhow::bail!("--metrics-port: a sweep does not serve live metrics (its steps are separate tests); use --json for its result");
+    }
     let mut plan = args.run.to_plan()?;
     plan.users = plan.users.max(1);
     eprintln!(
