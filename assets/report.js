@@ -155,6 +155,32 @@
       (busy.length ? " Workers: " + busy.join(", ") + "." : "") }));
   }
 
+  /* ---------- repeated runs (--repeat) ---------- */
+
+  var rep = r.repeats;
+  if (rep && data.repeat_figures) {
+    add(root, h("h2", { text: "Repeated runs: " + rep.n + " of " + rep.asked }));
+    add(root, h("p", { cls: "sub", text: "Each figure is the " + rep.shown + ". The other sections pool the requests of every run." }));
+    var fmt = function (v) { return v === null || v === undefined ? null : num(v, Math.abs(v) >= 100 ? 0 : 2); };
+    var repCols = [
+      { label: "Metric", get: function (f) { return f.label + " (" + f.unit + ")"; } },
+      { label: "mean ± 95% CI", cls: "num", get: function (f) {
+        var e = rep.metrics[f.key];
+        if (!e) return null;
+        return e.ci95_high === null || e.ci95_high === undefined ? fmt(e.mean) : fmt(e.mean) + " ± " + fmt((e.ci95_high - e.ci95_low) / 2);
+      } },
+      { label: "95% CI", cls: "num", get: function (f) {
+        var e = rep.metrics[f.key];
+        return e && e.ci95_low !== null && e.ci95_low !== undefined ? "[" + fmt(e.ci95_low) + ", " + fmt(e.ci95_high) + "]" : null;
+      } },
+      { label: "stddev", cls: "num", get: function (f) { var e = rep.metrics[f.key]; return e ? fmt(e.stddev) : null; } },
+    ];
+    rep.runs.forEach(function (run, i) {
+      repCols.push({ label: "run " + (i + 1), cls: "num", get: function (f) { return fmt(run[f.key]); } });
+    });
+    add(root, table(repCols, data.repeat_figures.filter(function (f) { return rep.metrics[f.key]; })));
+  }
+
   /* ---------- thresholds ---------- */
 
   if ((r.thresholds && r.thresholds.length) || aborted) {

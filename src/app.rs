@@ -12,6 +12,7 @@ pub mod cluster_mode;
 pub mod headless;
 pub mod metrics_port;
 pub mod outputs;
+pub mod repeat;
 pub mod signals;
 pub mod web_mode;
 pub use outputs::Outputs;
@@ -47,9 +48,18 @@ pub async fn main(cli: Cli) -> anyhow::Result<u8> {
             crate::cli::completions::print(&args).context("writing the completion script")?;
             Ok(0)
         }
+        None if cli.run.repeat.is_some() && (cli.cluster.enabled() || !cli.run.headless) => {
+            anyhow::bail!("--repeat runs headless tests in this process: add --headless (and leave out --master/--worker)")
+        }
+        None if cli.run.trace.is_some() && cli.cluster.enabled() => {
+            anyhow::bail!("--trace replays in one process: leave out --master/--worker (each worker would replay the whole trace)")
+        }
         // Distributed mode (issue 5): --master / --worker.
         None if cli.cluster.enabled() => cluster_mode::main(cli.cluster, cli.run, &signals).await,
-        None if cli.run.headless => headless(cli.run, &signals).await,
+        None if cli.run.headless => match cli.run.repeat {
+            Some(n) => repeat::run(&cli.run, n, &signals).await,
+            None => headless(cli.run, &signals).await,
+        },
         None => web_mode::serve(cli.run, web::Runner::Local, None, &signals).await,
     }
 }
@@ -139,6 +149,9 @@ async fn sweep(args: crate::cli::SweepCmd) -> anyhow::Result<u8> {
         anyhow::bail!("--metrics-port: a sweep does not serve live metrics (its steps are separate tests); use --json for its result");
     }
     let mut plan = args.run.to_plan()?;
+    if plan.trace.is_some() {
+        anyhow::bail!("gsai-load sweep: --trace cannot be swept (the trace fixes the schedule); use --trace-speed to replay it faster or slower");
+    }
     plan.users = plan.users.max(1);
     eprintln!(
         "sweep: {} against {} with --slo {}, {} steps from {} req/s",
@@ -171,6 +184,18 @@ async fn sweep(args: crate::cli::SweepCmd) -> anyhow::Result<u8> {
 /// One line saying what a plan will do.
 pub fn describe_plan(plan: &Plan) -> String {
     let load = match (plan.rate, &plan.stages) {
+        _ if plan.trace.is_some() => {
+            let t = plan.trace.as_ref().map_or((String::new(), 1.0), |t| {
+                (t.path.display().to_string(), t.speed)
+            });
+            format!(
+                "trace replay of {} at {}x speed (open loop{})",
+                t.0,
+                t.1,
+                plan.max_concurrency
+                    .map_or(String::new(), |c| format!(", at most {c} in flight"))
+            )
+        }
         (Some(r), None) => format!(
             "open loop {r} req/s ({:?} arrivals{})",
             plan.arrival,
@@ -188,6 +213,7 @@ pub fn describe_plan(plan: &Plan) -> String {
         (Some(t), _) => format!("run time {}", humantime::format_duration(t)),
         (None, Some(n)) => format!("until {n} requests"),
         (None, None) if plan.stages.is_some() => "until the stages end".to_string(),
+        (None, None) if plan.trace.is_some() => "until the trace is done".to_string(),
         (None, None) => "until Ctrl-C".to_string(),
     };
     let warmup = plan.warmup.map_or(String::new(), |w| {
@@ -257,7 +283,7 @@ fn plan_peak_users(plan: &Plan) -> u64 {
         .stages
         .as_ref()
         .map_or(0.0, |s| s.0.iter().map(|st| st.target).fold(0.0, f64::max));
-    match plan.rate {
+    match plan.rate.or(plan.trace.as_ref().map(|t| t.speed)) {
         Some(_) => plan.max_concurrency.unwrap_or(0),
         None => plan.users.max(stage_peak as u64),
     }

@@ -224,6 +224,15 @@ pub struct RunArgs {
     /// TOML file declaring several request kinds with weights (see the README).
     #[arg(long, help_heading = heading::WORKLOAD)]
     pub scenario: Option<PathBuf>,
+    /// Replay a trace (Mooncake JSONL: timestamp ms, input_length, output_length, hash_ids): each request at its recorded time, open loop.
+    #[arg(long, value_name = "FILE", help_heading = heading::LOAD)]
+    pub trace: Option<PathBuf>,
+    /// Replay speed of --trace: 2 sends the trace twice as fast, 0.5 half as fast.
+    #[arg(long, value_name = "X", requires = "trace", help_heading = heading::LOAD)]
+    pub trace_speed: Option<f64>,
+    /// Run the same headless test N times and report each headline metric as mean ± 95% CI.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000), help_heading = heading::LOAD)]
+    pub repeat: Option<u32>,
     /// Reports and pass/fail criteria (issue 3).
     #[command(flatten, next_help_heading = heading::OUTPUTS)]
     pub outputs: OutputArgs,
@@ -292,6 +301,8 @@ impl RunArgs {
             scenario_file: self.scenario.clone(),
             scenario: None,
             slo: self.outputs.slo.clone(),
+            trace: self.trace.clone(),
+            trace_speed: self.trace_speed,
         }
     }
 

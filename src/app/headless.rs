@@ -19,6 +19,19 @@ pub async fn drive(
     outputs: &Outputs,
     signals: &Signals,
 ) -> anyhow::Result<u8> {
+    let done = observe(running, csv, print_every_s, outputs, signals).await?;
+    outputs::finish(done, outputs)
+}
+
+/// As [`drive`], up to the end of the test: returns what it measured and gathered, without the
+/// summary and the files (`--repeat` writes them once, for all its runs).
+pub async fn observe(
+    running: Running,
+    csv: Option<CsvFiles>,
+    print_every_s: f64,
+    outputs: &Outputs,
+    signals: &Signals,
+) -> anyhow::Result<outputs::Finished> {
     let printer = (print_every_s > 0.0).then(|| live_console(&running, print_every_s));
     let note = if running.workers().is_some() {
         "stopping: workers finish in-flight requests (up to --stop-timeout)"
@@ -35,7 +48,7 @@ pub async fn drive(
     if let Some(p) = printer {
         p.abort();
     }
-    outputs::finish(done?, outputs)
+    done
 }
 
 /// Prints the live table every `every_s` seconds (with the workers' count over a master).

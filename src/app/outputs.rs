@@ -194,6 +194,7 @@ pub async fn run_observed(
         threshold_abort: seen.breach,
         history: seen.history,
         server_metrics,
+        repeats: None,
     };
     Ok(Finished {
         result,
@@ -218,6 +219,12 @@ pub fn finish(done: Finished, outputs: &Outputs) -> anyhow::Result<u8> {
         "{}",
         report::server::console(&result, &extras.server_metrics)
     );
+    if let Some(r) = &extras.repeats {
+        print!(
+            "{}",
+            report::repeat::console(r, !result.plan.slo.is_empty())
+        );
+    }
     print!("{}", console::thresholds(&extras));
     let mut errors: Vec<String> = Vec::new();
     if let Some(e) = csv_error {
@@ -282,7 +289,13 @@ pub fn finish_after(
         threshold_abort: None,
         history,
         server_metrics,
+        repeats: None,
     };
+    finish_with(result, extras, outputs)
+}
+
+/// As [`finish_after`], with the extras given (their history is what the CSV history holds).
+pub fn finish_with(result: &RunResult, extras: Extras, outputs: &Outputs) -> anyhow::Result<u8> {
     let mut csv_error = None;
     if let Some(prefix) = &outputs.args.csv {
         match csv_files::write_all(

@@ -15,8 +15,13 @@ pub struct ChunkInfo<'a> {
     pub text: [Option<Cow<'a, str>>; 2],
     /// The delta carried tool calls.
     pub tool_call: bool,
-    /// `usage.completion_tokens`, when present.
+    /// `usage.completion_tokens` (or the API's output-token count), when present.
     pub completion_tokens: Option<u64>,
+    /// Of those, reasoning tokens (`usage.completion_tokens_details.reasoning_tokens`), when present.
+    pub reasoning_tokens: Option<u64>,
+    /// The event ends the stream (the Responses API's `response.completed`, Anthropic's
+    /// `message_stop`; chat streams end with `[DONE]` instead).
+    pub end: bool,
     /// Error message carried by the stream (`{"error": ...}` or `{"detail": ...}`).
     pub error: Option<String>,
 }
@@ -32,10 +37,19 @@ impl ChunkInfo<'_> {
 struct RawUsage {
     #[serde(default)]
     completion_tokens: Option<u64>,
+    #[serde(default)]
+    completion_tokens_details: Option<TokenDetails>,
+}
+
+/// `completion_tokens_details` (chat) or `output_tokens_details` (Responses).
+#[derive(Deserialize)]
+pub(super) struct TokenDetails {
+    #[serde(default)]
+    pub(super) reasoning_tokens: Option<u64>,
 }
 
 /// A string borrowed from the input when it has no escapes (serde's own `Cow` always copies).
-struct Text<'a>(Cow<'a, str>);
+pub(super) struct Text<'a>(pub(super) Cow<'a, str>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -165,6 +179,10 @@ impl<'de: 'a, 'a> Visitor<'de> for Seed<'_, 'a> {
                 (Level::Top, Key::Usage) => {
                     if let Some(u) = map.next_value::<Option<RawUsage>>()? {
                         info.completion_tokens = u.completion_tokens.or(info.completion_tokens);
+                        info.reasoning_tokens = u
+                            .completion_tokens_details
+                            .and_then(|d| d.reasoning_tokens)
+                            .or(info.reasoning_tokens);
                     }
                 }
                 (Level::Top, Key::Error) => {
@@ -207,7 +225,7 @@ impl<'de: 'a, 'a> Visitor<'de> for Seed<'_, 'a> {
 }
 
 /// Message of an error value: its `message` field, the string itself, or the raw JSON.
-fn error_message(raw: &RawValue) -> Option<String> {
+pub(super) fn error_message(raw: &RawValue) -> Option<String> {
     let text = raw.get();
     if text == "null" {
         return None;
@@ -322,6 +340,8 @@ impl ChunkReader {
         let plain = info.text[1].is_none()
             && !info.tool_call
             && info.completion_tokens.is_none()
+            && info.reasoning_tokens.is_none()
+            && !info.end
             && info.error.is_none()
             && data.len() <= MAX_TEMPLATE_BYTES;
         let Some(Cow::Borrowed(text)) = info.text[0].as_ref().filter(|_| plain) else {

@@ -11,6 +11,7 @@ mod body;
 pub mod chunk;
 mod conn;
 mod decode;
+pub mod events;
 mod head;
 mod messages;
 mod stream;
@@ -21,7 +22,8 @@ use chunk::ChunkReader;
 use conn::Conn;
 pub use conn::{is_local_resource, ConnDriver, ConnectError, Target, TargetError};
 pub use decode::{DecodeError, Encoding, DEFAULT_ACCEPT_ENCODING, MAX_DECODED_BODY_BYTES};
-use stream::{Counted, Stream};
+pub use events::Wire;
+use stream::{Buffers, Counted, Stream};
 pub use tls::TlsError;
 // The plan owns these options; re-exported where they are applied.
 pub use crate::config::{Timeouts, TlsOptions};
@@ -48,6 +50,8 @@ pub struct RequestSpec {
     pub headers: HeaderMap,
     /// Whether the response is an SSE chat stream (else any 2xx body succeeds).
     pub streaming: bool,
+    /// The stream's event format.
+    pub wire: Wire,
     /// `path` parsed once (None if it is not a valid origin-form path), so no request parses it.
     uri: Option<Uri>,
 }
@@ -75,7 +79,29 @@ impl RequestSpec {
             path,
             headers,
             streaming,
+            wire: Wire::Chat,
         }
+    }
+
+    /// The same spec for an API speaking `wire`. The Anthropic Messages API takes the token in
+    /// `x-api-key` (not `Authorization`) and wants an `anthropic-version`: the token moves from
+    /// the one header to the other, so it still goes only where the plan allowed a token.
+    pub fn for_wire(mut self, wire: Wire) -> Self {
+        self.wire = wire;
+        if wire == Wire::Anthropic {
+            if let Some(auth) = self.headers.remove(AUTHORIZATION) {
+                let key = auth.as_bytes().strip_prefix(b"Bearer ").unwrap_or(b"");
+                if let Ok(mut v) = HeaderValue::from_bytes(key) {
+                    v.set_sensitive(true);
+                    self.headers.insert(X_API_KEY, v);
+                }
+            }
+            self.headers.insert(
+                ANTHROPIC_VERSION,
+                HeaderValue::from_static(ANTHROPIC_VERSION_VALUE),
+            );
+        }
+        self
     }
 
     /// The request carrying `body`; None if the path is not a valid URI path.
@@ -87,6 +113,15 @@ impl RequestSpec {
         Some(req)
     }
 }
+
+/// Anthropic's API-key header.
+pub const X_API_KEY: hyper::header::HeaderName =
+    hyper::header::HeaderName::from_static("x-api-key");
+/// Anthropic's API-version header.
+pub const ANTHROPIC_VERSION: hyper::header::HeaderName =
+    hyper::header::HeaderName::from_static("anthropic-version");
+/// The `anthropic-version` sent (the current stable version of the Messages API).
+pub const ANTHROPIC_VERSION_VALUE: &str = "2023-06-01";
 
 /// Builds the `Authorization: Bearer` header value, marked sensitive so hyper never logs it.
 pub fn bearer(token: &str) -> Option<HeaderValue> {
@@ -120,6 +155,7 @@ pub struct UserClient {
     /// Inter-token gaps of the last request, µs.
     pub itl_us: Vec<u32>,
     text: String,
+    reasoning: String,
 }
 
 impl UserClient {
@@ -132,10 +168,11 @@ impl UserClient {
             chunks: ChunkReader::new(),
             itl_us: Vec::new(),
             text: String::new(),
+            reasoning: String::new(),
         }
     }
 
-    /// Text (content and reasoning) received by the last request.
+    /// Answer text received by the last request (its reasoning is apart).
     pub fn text(&self) -> &str {
         &self.text
     }
@@ -144,7 +181,9 @@ impl UserClient {
     pub async fn execute(&mut self, kind: usize, spec: &RequestSpec, body: Bytes) -> RequestRecord {
         self.itl_us.clear();
         self.text.clear();
+        self.reasoning.clear();
         self.parser.reset();
+        let request_bytes = body.len() as u64;
         let mut connect = None;
         let (mut sender, mut driver) = match self.conn.take() {
             Some(c) if !c.0.is_closed() => c,
@@ -177,12 +216,13 @@ impl UserClient {
                 return fail_now(kind, Instant::now(), conn::closed_at_once());
             }
         }
-        let (rec, reusable) = drive(
+        let (mut rec, reusable) = drive(
             &mut driver,
             &mut alive,
             self.exchange(kind, spec, body, &mut sender, connect),
         )
         .await;
+        rec.request_bytes = request_bytes;
         if reusable && alive {
             self.conn = Some((sender, driver));
         }
@@ -251,13 +291,13 @@ impl UserClient {
             total_deadline: start + t.total,
             streaming: spec.streaming,
         };
-        let mut stream = Stream::new(
-            now,
-            self.shared.lenient,
-            &mut self.itl_us,
-            &mut self.text,
-            &mut self.chunks,
-        );
+        let buffers = Buffers {
+            itl_us: &mut self.itl_us,
+            text: &mut self.text,
+            reasoning: &mut self.reasoning,
+            chunks: &mut self.chunks,
+        };
+        let mut stream = Stream::new(now, self.shared.lenient, spec.wire, buffers);
         let reusable = reader
             .read(&mut body, &mut stream, &mut rec.content_bytes)
             .await;
@@ -269,26 +309,73 @@ impl UserClient {
             }
         };
         if spec.streaming {
-            rec.output_tokens = Some(self.count_tokens(&counted, rec.token_events).await);
+            let (output, reasoning) = self.count_tokens(&counted, rec.token_events).await;
+            rec.output_tokens = Some(output);
+            rec.reasoning_tokens = reasoning;
         }
         (rec, reusable)
     }
 
     /// The output-token count of a successful stream and its source: the server's usage, else
-    /// a tokenizer count of the kept text (off the I/O thread), else the token events.
-    async fn count_tokens(&mut self, counted: &Counted, token_events: u32) -> (u64, TokenSource) {
+    /// a tokenizer count of the kept text (off the I/O thread), else the token events. Also the
+    /// reasoning tokens among them (None when the stream did not reason): the server's count
+    /// when sent, else counted the same way from the reasoning text.
+    async fn count_tokens(
+        &mut self,
+        counted: &Counted,
+        token_events: u32,
+    ) -> ((u64, TokenSource), Option<u64>) {
+        let reasoned = counted.reasoning_events > 0;
         let by_events = (u64::from(token_events), TokenSource::Events);
+        let reasoning_events = reasoned.then_some(u64::from(counted.reasoning_events));
+        let told = counted.usage_reasoning.filter(|&n| n > 0 || reasoned);
         if let Some(n) = counted.usage_tokens {
-            return (n, TokenSource::Usage);
+            let reasoning = match told {
+                Some(r) => Some(r),
+                None if reasoned && !counted.text_truncated => Some(
+                    self.count(true)
+                        .await
+                        .unwrap_or(u64::from(counted.reasoning_events)),
+                ),
+                None => reasoning_events,
+            };
+            return ((n, TokenSource::Usage), reasoning.map(|r| r.min(n)));
         }
         // Past the kept-text limit a tokenizer count would be short: count events.
         if counted.text_truncated {
-            return by_events;
+            return (by_events, told.or(reasoning_events));
         }
-        let text = std::mem::take(&mut self.text);
+        let Some(answer) = self.count(false).await else {
+            return (by_events, told.or(reasoning_events));
+        };
+        let reasoning = match reasoned {
+            true => self.count(true).await,
+            false => Some(0),
+        };
+        match reasoning {
+            Some(r) => (
+                (answer + r, TokenSource::Tokenizer),
+                told.or(reasoned.then_some(r)),
+            ),
+            None => (by_events, told.or(reasoning_events)),
+        }
+    }
+
+    /// A tokenizer count (off the I/O thread) of the kept answer or reasoning text.
+    async fn count(&mut self, reasoning: bool) -> Option<u64> {
+        let buf = if reasoning {
+            &mut self.reasoning
+        } else {
+            &mut self.text
+        };
+        let text = std::mem::take(buf);
         let (n, text) = self.shared.tokenizer.count_off_thread(text).await;
-        self.text = text;
-        n.map_or(by_events, |n| (n, TokenSource::Tokenizer))
+        if reasoning {
+            self.reasoning = text;
+        } else {
+            self.text = text;
+        }
+        n
     }
 
     fn finish_fail(&mut self, mut rec: RequestRecord, f: Failure) -> RequestRecord {

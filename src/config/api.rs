@@ -12,14 +12,31 @@ pub enum ApiKind {
     Openwebui,
     /// OpenAI-compatible: `POST /v1/chat/completions` with `stream_options.include_usage`.
     Openai,
+    /// OpenAI legacy completions: `POST /v1/completions` with a text `prompt`, streamed `choices[0].text`.
+    Completions,
+    /// OpenAI Responses API: `POST /v1/responses`, typed SSE events ending with `response.completed`.
+    Responses,
+    /// Anthropic Messages API: `POST /v1/messages` (token in `x-api-key`), ending with `message_stop`.
+    Anthropic,
 }
 
 impl ApiKind {
-    /// The chat-completion path of this API.
+    /// The chat-completion (generation) path of this API.
     pub fn chat_path(self) -> &'static str {
         match self {
             ApiKind::Openwebui => "/api/chat/completions",
             ApiKind::Openai => "/v1/chat/completions",
+            ApiKind::Completions => "/v1/completions",
+            ApiKind::Responses => "/v1/responses",
+            ApiKind::Anthropic => "/v1/messages",
+        }
+    }
+
+    /// The model-list path of this API.
+    pub fn models_path(self) -> &'static str {
+        match self {
+            ApiKind::Openwebui => "/api/models",
+            _ => "/v1/models",
         }
     }
 }

@@ -53,6 +53,10 @@ pub enum Field {
     AcceptEncoding,
     /// `--print-every` (not part of the plan, but checked with it).
     PrintEvery,
+    /// `--trace`.
+    Trace,
+    /// `--trace-speed`.
+    TraceSpeed,
 }
 
 impl Field {
@@ -75,6 +79,8 @@ impl Field {
             Field::SyntheticInput => "--synthetic-input",
             Field::AcceptEncoding => "--accept-encoding",
             Field::PrintEvery => "--print-every",
+            Field::Trace => "--trace",
+            Field::TraceSpeed => "--trace-speed",
         }
     }
 
@@ -211,6 +217,10 @@ pub struct PlanInput {
     pub scenario: Option<Scenario>,
     /// Per-request SLOs.
     pub slo: Vec<SloRule>,
+    /// `--trace`: a trace file to replay (open loop).
+    pub trace: Option<PathBuf>,
+    /// `--trace-speed`: its replay speed.
+    pub trace_speed: Option<f64>,
 }
 
 fn given(v: &Option<String>) -> Option<&str> {
@@ -308,10 +318,11 @@ fn assemble(input: &PlanInput, host: Option<&str>, model: Option<&str>) -> Resul
     if input.max_concurrency == Some(0) {
         return Err(invalid(Field::MaxConcurrency, "must be at least 1"));
     }
-    if input.max_concurrency.is_some() && input.rate.is_none() {
+    let trace = super::trace::spec(input)?;
+    if input.max_concurrency.is_some() && input.rate.is_none() && trace.is_none() {
         return Err(invalid(
             Field::MaxConcurrency,
-            "applies to the open loop only: add --rate R (closed loop uses -u)",
+            "applies to the open loop only: add --rate R or --trace FILE (closed loop uses -u)",
         ));
     }
     if input.max_failures == Some(0) {
@@ -378,6 +389,7 @@ fn assemble(input: &PlanInput, host: Option<&str>, model: Option<&str>) -> Resul
         scenario,
         slo: input.slo.clone(),
         accept_encoding,
+        trace,
     };
     plan.set_token(
         input.token.clone(),
@@ -438,6 +450,8 @@ impl From<&Plan> for PlanInput {
             scenario_file: None,
             scenario: plan.scenario.clone(),
             slo: plan.slo.clone(),
+            trace: plan.trace.as_ref().map(|t| t.path.clone()),
+            trace_speed: plan.trace.as_ref().map(|t| t.speed),
         }
     }
 }

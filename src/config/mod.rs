@@ -21,6 +21,7 @@ pub mod scenario;
 pub mod schedule;
 pub mod slo;
 pub mod target;
+pub mod trace;
 
 pub use api::{ApiKind, ChatIdMode, PromptOrder};
 pub use build::{Field, PlanError, PlanInput};
@@ -272,6 +273,10 @@ pub struct Plan {
     /// `Accept-Encoding` sent with each request (`--accept-encoding`); empty sends none.
     #[serde(default = "default_accept_encoding")]
     pub accept_encoding: String,
+    /// `--trace FILE --trace-speed X`: replay a recorded schedule (open loop) instead of
+    /// `--rate` or users.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<trace::TraceSpec>,
 }
 
 fn default_accept_encoding() -> String {
@@ -343,6 +348,7 @@ impl Plan {
             scenario: None,
             slo: Vec::new(),
             accept_encoding: default_accept_encoding(),
+            trace: None,
         }
     }
 }

@@ -1,13 +1,14 @@
 //! `--scenario FILE`: a small TOML file declaring several request kinds with weights, each
-//! its own stats row: streaming chat completions (Open WebUI or OpenAI body, extra fields,
-//! multi-turn), non-streaming completions, and `GET` model lists.
+//! its own stats row: streaming generations in any `--api` (Open WebUI, OpenAI chat, legacy
+//! completions, Responses, Anthropic Messages; extra fields, multi-turn), non-streaming
+//! completions, `GET` model lists and non-streaming `/v1/embeddings`.
 //!
 //! ```toml
 //! [[request]]
-//! kind = "chat"          # chat | completion (non-streaming chat) | models (GET the model list)
+//! kind = "chat"          # chat | completion (non-streaming) | models (GET the model list) | embeddings
+//! api = "anthropic"      # openwebui | openai | completions | responses | anthropic (default: --api)
 //! name = "chat"          # stats row name (default: the path)
 //! weight = 3             # relative frequency (default 1)
-//! api = "openai"         # default: --api
 //! turns = 3              # multi-turn: a user keeps its conversation for 3 turns (default 1)
 //! max_tokens = 128
 //! body = { temperature = 0.2 }
@@ -27,6 +28,8 @@ pub enum RequestKindType {
     Completion,
     /// `GET /api/models` or `/v1/models`.
     Models,
+    /// Non-streaming `POST /v1/embeddings` of the prompt's text (E2E and request size, no tokens).
+    Embeddings,
 }
 
 /// One declared request kind.
@@ -148,10 +151,18 @@ mod tests {
             kind = "completion"
             api = "openai"
             max_tokens = 16
+            [[request]]
+            kind = "embeddings"
+            [[request]]
+            kind = "chat"
+            api = "anthropic"
+            name = "claude"
             "#,
         )
         .unwrap();
-        assert_eq!(s.request.len(), 3);
+        assert_eq!(s.request.len(), 5);
+        assert_eq!(s.request[3].kind, RequestKindType::Embeddings);
+        assert_eq!(s.request[4].api, Some(ApiKind::Anthropic));
         assert_eq!(s.request[0].weight, 3);
         assert_eq!(s.request[0].turns, 2);
         assert_eq!(s.request[1].weight, 1);

@@ -17,6 +17,7 @@ use crate::metrics::{RequestKind, ShardedRecorder, StatsSet, TimelinePoint};
 use crate::observe::health::{GeneratorHealth, HealthNow};
 use crate::workload::prompts::{self, Prompt, PromptsError, ShareGptOptions};
 use crate::workload::scenario::RequestKindType;
+use crate::workload::trace::Trace;
 use crate::workload::{ChatSpec, ChatTemplate, KindDef, Workload};
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
@@ -41,6 +42,9 @@ pub enum EngineError {
     /// The prompts file is unusable.
     #[error(transparent)]
     Prompts(#[from] PromptsError),
+    /// The trace file is unusable.
+    #[error(transparent)]
+    Trace(#[from] crate::workload::trace::TraceError),
     /// A value is past its maximum.
     #[error(transparent)]
     Limit(#[from] crate::config::limits::LimitError),
@@ -79,6 +83,8 @@ pub enum StopReason {
     MaxFailures,
     /// `--max-fail-rate` exceeded.
     MaxFailRate,
+    /// Every request of the `--trace` was sent and has ended.
+    TraceComplete,
 }
 
 impl StopReason {
@@ -91,6 +97,7 @@ impl StopReason {
             StopReason::StagesComplete => "all stages complete",
             StopReason::MaxFailures => "aborted: --max-failures reached",
             StopReason::MaxFailRate => "aborted: failure ratio above --max-fail-rate",
+            StopReason::TraceComplete => "the trace is done",
         }
     }
 }
@@ -276,6 +283,7 @@ fn kinds(plan: &Plan) -> Vec<KindDef> {
             name: t.path.clone(),
             path: t.path.clone(),
             streaming: true,
+            api: plan.api,
             weight: 1,
             turns: 1,
             chat: Some(t),
@@ -296,14 +304,11 @@ fn kinds(plan: &Plan) -> Vec<KindDef> {
                 (a, b) => b.clone().or_else(|| a.clone()),
             };
             let (method, path, chat_t) = match r.kind {
-                RequestKindType::Models => (
-                    "GET",
-                    match api {
-                        crate::workload::ApiKind::Openwebui => "/api/models".to_string(),
-                        crate::workload::ApiKind::Openai => "/v1/models".to_string(),
-                    },
-                    None,
-                ),
+                RequestKindType::Models => ("GET", api.models_path().to_string(), None),
+                RequestKindType::Embeddings => {
+                    let t = ChatTemplate::embeddings(&plan.model, extra.as_ref());
+                    ("POST", t.path.clone(), Some(t))
+                }
                 RequestKindType::Chat | RequestKindType::Completion => {
                     let t = chat(
                         plan,
@@ -320,12 +325,24 @@ fn kinds(plan: &Plan) -> Vec<KindDef> {
                 name: r.name.clone().unwrap_or_else(|| path.clone()),
                 path,
                 streaming: r.kind == RequestKindType::Chat,
+                api,
                 weight: r.weight,
                 turns: r.turns,
                 chat: chat_t,
             }
         })
         .collect()
+}
+
+/// The stream format and authentication of an API, for the client.
+fn wire_of(api: crate::workload::ApiKind) -> crate::client::Wire {
+    use crate::client::Wire;
+    use crate::workload::ApiKind;
+    match api {
+        ApiKind::Openwebui | ApiKind::Openai | ApiKind::Completions => Wire::Chat,
+        ApiKind::Responses => Wire::Responses,
+        ApiKind::Anthropic => Wire::Anthropic,
+    }
 }
 
 /// Optional taps on a run, for callers that need more than snapshots.
@@ -387,6 +404,12 @@ pub(crate) fn user_ctx(
         None => None,
     };
     let workload = Workload::new(kinds(plan), load_prompts(plan)?, plan.prompt_order);
+    // Read once per run into compact records; prompts are synthesized per request.
+    let trace = plan
+        .trace
+        .as_ref()
+        .map(|spec| Trace::load(spec).map(Arc::new))
+        .transpose()?;
     let specs = workload
         .kinds
         .iter()
@@ -396,7 +419,8 @@ pub(crate) fn user_ctx(
             } else {
                 hyper::Method::POST
             };
-            let mut spec = RequestSpec::new(&target, method, &k.path, auth.as_ref(), k.streaming);
+            let mut spec = RequestSpec::new(&target, method, &k.path, auth.as_ref(), k.streaming)
+                .for_wire(wire_of(k.api));
             if let Some(v) = accept_encoding.clone() {
                 spec.headers.insert(hyper::header::ACCEPT_ENCODING, v);
             }
@@ -439,6 +463,7 @@ pub(crate) fn user_ctx(
         in_flight: 0.into(),
         pool: std::sync::Mutex::new(Vec::new()),
         requests_log: std::sync::OnceLock::new(),
+        trace,
     });
     Ok((ctx, kinds, started))
 }

@@ -11,6 +11,7 @@ use crate::metrics::clock::unix_now_s;
 use crate::metrics::RequestKind;
 use crate::metrics::StatsSet;
 use crate::observe::health::{HealthMonitor, HealthNow};
+use crate::workload::trace::Trace;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use std::sync::atomic::Ordering;
@@ -76,6 +77,8 @@ struct OpenLoop {
     started: Instant,
     /// No arrival is scheduled at or after this instant (end of run time or stages).
     end: Option<Instant>,
+    /// `--trace`: arrival n is due at `started` + its offset, and the schedule ends with it.
+    trace: Option<Arc<Trace>>,
 }
 
 async fn scheduler(
@@ -91,6 +94,7 @@ async fn scheduler(
         max_concurrency,
         started,
         end,
+        trace,
     } = shape;
     let mut tasks: JoinSet<()> = JoinSet::new();
     let mut rng = SmallRng::seed_from_u64(ctx.seed ^ 0xA5A5_5A5A);
@@ -120,6 +124,14 @@ async fn scheduler(
                         break 'schedule;
                     }
                     n += 1;
+                    if let Some(t) = &trace {
+                        match t.due(n as usize) {
+                            Some(due) => next = started + due,
+                            // The trace is done: wait for its last requests below.
+                            None => break 'schedule,
+                        }
+                        continue;
+                    }
                     match arrival_kind.gap(current, &mut rng) {
                         Some(gap) => next += gap,
                         None => {
@@ -268,7 +280,10 @@ pub(super) async fn run(
         base: plan.rate.unwrap_or(0.0),
         stages: stages.clone(),
     });
-    let open_loop = plan.rate.map(|_| {
+    let trace = ctx.trace.clone();
+    let replay = trace.is_some();
+    let open = plan.rate.is_some() || replay;
+    let open_loop = open.then(|| {
         let shape = OpenLoop {
             arrival: plan.arrival,
             max_concurrency: plan.max_concurrency,
@@ -278,6 +293,7 @@ pub(super) async fn run(
                 .flatten()
                 .min()
                 .map(|d| started + d),
+            trace,
         };
         spawn_scheduler(ctx.clone(), shape, rate_rx, stop.clone(), cancel.clone())
     });
@@ -292,10 +308,16 @@ pub(super) async fn run(
     let stages_deadline = sleep_until_opt(stages.as_ref().map(|s| started + s.total()));
     tokio::pin!(run_deadline, stages_deadline);
 
+    let mut open_loop = open_loop;
     let mut cancel_now = false;
     let stop_reason = loop {
         tokio::select! {
             _ = &mut run_deadline => break StopReason::RunTime,
+            // A replayed trace ends once its last request has ended.
+            _ = async { if let Some(h) = open_loop.as_mut() { let _ = h.await; } }, if replay && open_loop.is_some() => {
+                open_loop = None;
+                break StopReason::TraceComplete;
+            }
             _ = &mut stages_deadline, if stages_active => break StopReason::StagesComplete,
             _ = ctx.limit_reached.cancelled() => break StopReason::MaxRequests,
             cmd = commands.recv() => match cmd {
@@ -318,7 +340,7 @@ pub(super) async fn run(
                     publisher.collector.reset();
                 }
             },
-            _ = spawn_tick.tick(), if open_loop.is_none() && (stages_active || pop.stops.len() as u64 != pop.target) => {
+            _ = spawn_tick.tick(), if !open && (stages_active || pop.stops.len() as u64 != pop.target) => {
                 if let (true, Some(s)) = (stages_active, &stages) {
                     if let Some(t) = s.target_at(0.0, started.elapsed()) {
                         pop.target = t.round() as u64;
@@ -327,8 +349,8 @@ pub(super) async fn run(
                 pop.adjust(&ctx, stages_active);
             }
             _ = tick.tick() => {
-                let target = if open_loop.is_some() { plan.max_concurrency.unwrap_or(0) } else { pop.target };
-                let state = if open_loop.is_some() || pop.stops.len() as u64 == pop.target { RunState::Running } else { RunState::Spawning };
+                let target = if open { plan.max_concurrency.unwrap_or(0) } else { pop.target };
+                let state = if open || pop.stops.len() as u64 == pop.target { RunState::Running } else { RunState::Spawning };
                 let total = publisher.collect(&ctx, state, target).stats.total();
                 if plan.max_failures.is_some_and(|m| total.failures >= m) {
                     break StopReason::MaxFailures;
@@ -357,7 +379,6 @@ pub(super) async fn run(
     });
     tokio::pin!(grace);
     let mut commands_open = true;
-    let mut open_loop = open_loop;
     loop {
         let open_done = open_loop.is_none();
         if pop.users.is_empty() && open_done {
@@ -388,7 +409,7 @@ pub(super) async fn run(
     }
     publisher.collect(&ctx, RunState::Stopped, target);
     let (stats, timeline) = publisher.collector.into_parts();
-    let schedule_lag_p99_ms = plan.rate.and_then(|_| {
+    let schedule_lag_p99_ms = open.then_some(()).and_then(|()| {
         let total = stats.total();
         total
             .metric(crate::metrics::MetricId::ScheduleLag)

@@ -6,6 +6,7 @@ use crate::client::{ClientShared, RequestSpec, UserClient};
 use crate::config::WaitTime;
 use crate::metrics::{Failure, FailureKind, Outcome, RequestRecord, ShardedRecorder};
 use crate::observe::requests_log::{RequestLine, RequestsLog};
+use crate::workload::prompts::Prompt;
 use crate::workload::Workload;
 use bytes::Bytes;
 use rand::rngs::SmallRng;
@@ -40,6 +41,8 @@ pub(crate) struct UserCtx {
     pub pool: Mutex<Vec<UserClient>>,
     /// `--requests-log`: where each ended request is written.
     pub requests_log: std::sync::OnceLock<Arc<RequestsLog>>,
+    /// `--trace`: the open loop's schedule, and each arrival's prompt.
+    pub trace: Option<Arc<crate::workload::trace::Trace>>,
 }
 
 impl UserCtx {
@@ -130,7 +133,7 @@ impl UserCtx {
     }
 }
 
-/// Picks a kind and prompt, sends one request, records it.
+/// Picks a kind and prompt (the `given` one, for a trace), sends one request, records it.
 pub(crate) async fn one_request(
     ctx: &UserCtx,
     client: &mut UserClient,
@@ -138,6 +141,7 @@ pub(crate) async fn one_request(
     conv: &mut Option<Conversation>,
     hint: usize,
     intended: Option<Instant>,
+    given: Option<Prompt>,
 ) {
     let kind = match conv {
         Some(c) => c.kind,
@@ -159,7 +163,10 @@ pub(crate) async fn one_request(
             template.body(&messages, prompt.max_tokens)
         }
         Some(template) => {
-            let prompt = ctx.workload.pick_prompt(rng);
+            let prompt = match &given {
+                Some(p) => p,
+                None => ctx.workload.pick_prompt(rng),
+            };
             template.body(&prompt.messages_json, prompt.max_tokens)
         }
     };
@@ -201,7 +208,7 @@ pub(crate) async fn user_loop(id: usize, ctx: Arc<UserCtx>, stop: CancellationTo
     let mut conv = None;
     while !stop.is_cancelled() && ctx.take_ticket() {
         let task_start = Instant::now();
-        one_request(&ctx, &mut client, &mut rng, &mut conv, id, None).await;
+        one_request(&ctx, &mut client, &mut rng, &mut conv, id, None, None).await;
         let wait = ctx.wait.next(&mut rng, task_start.elapsed());
         if !wait.is_zero() {
             tokio::select! {
@@ -220,6 +227,11 @@ pub(crate) async fn arrival(n: u64, ctx: Arc<UserCtx>, intended: Instant) {
     let pooled = ctx.pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
     let mut client = pooled.unwrap_or_else(|| UserClient::new(ctx.client.clone()));
     let mut rng = SmallRng::seed_from_u64(ctx.seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    // A trace's request n gets its line's prompt, synthesized now (never all at once).
+    let given = ctx
+        .trace
+        .as_ref()
+        .and_then(|t| t.prompt(n as usize, ctx.seed));
     one_request(
         &ctx,
         &mut client,
@@ -227,6 +239,7 @@ pub(crate) async fn arrival(n: u64, ctx: Arc<UserCtx>, intended: Instant) {
         &mut None,
         n as usize,
         Some(intended),
+        given,
     )
     .await;
     ctx.pool

@@ -43,6 +43,14 @@ pub enum MetricId {
     TtftIntended,
     /// Open loop: E2E measured from the intended start.
     E2eIntended,
+    /// Time to the first answer token, after any reasoning.
+    TtftAnswer,
+    /// Reasoning tokens per request.
+    ReasoningTokens,
+    /// Answer tokens per request (output − reasoning).
+    AnswerTokens,
+    /// Request body bytes sent.
+    RequestBytes,
 }
 
 /// What a metric's samples count, and how reports show them.
@@ -54,6 +62,8 @@ pub enum Unit {
     Tokens,
     /// Thousandths of a token per second (HDR keeps integers), shown as tokens/s.
     MilliTokensPerS,
+    /// Bytes.
+    Bytes,
 }
 
 impl Unit {
@@ -61,7 +71,7 @@ impl Unit {
     pub fn display_scale(self) -> f64 {
         match self {
             Unit::Micros | Unit::MilliTokensPerS => 1000.0,
-            Unit::Tokens => 1.0,
+            Unit::Tokens | Unit::Bytes => 1.0,
         }
     }
 
@@ -71,6 +81,7 @@ impl Unit {
             Unit::Micros => "ms",
             Unit::Tokens => "tokens",
             Unit::MilliTokensPerS => "tok/s",
+            Unit::Bytes => "bytes",
         }
     }
 
@@ -80,6 +91,7 @@ impl Unit {
             Unit::Micros => "µs",
             Unit::Tokens => "tokens",
             Unit::MilliTokensPerS => "milli-tokens/s",
+            Unit::Bytes => "bytes",
         }
     }
 }
@@ -341,6 +353,58 @@ const DEFS: [MetricDef; MetricId::COUNT] = [
         better: Better::Lower,
         distribution: true,
     },
+    MetricDef {
+        id: MetricId::TtftAnswer,
+        key: "ttft_answer_us",
+        name: "ttft_answer",
+        summary_key: "ttft_answer_ms",
+        label: "TTFT (answer)",
+        csv: "TTFT Answer",
+        unit: Unit::Micros,
+        covers: Covers::Successes,
+        description: "time to first answer token: the first content after any reasoning",
+        better: Better::Lower,
+        distribution: false,
+    },
+    MetricDef {
+        id: MetricId::ReasoningTokens,
+        key: "reasoning_tokens",
+        name: "reasoning_tokens",
+        summary_key: "reasoning_tokens",
+        label: "Reasoning tokens",
+        csv: "Reasoning Tokens",
+        unit: Unit::Tokens,
+        covers: Covers::Successes,
+        description: "reasoning tokens per request (usage reasoning_tokens, else the reasoning text's count); only requests that reasoned",
+        better: Better::Neither,
+        distribution: false,
+    },
+    MetricDef {
+        id: MetricId::AnswerTokens,
+        key: "answer_tokens",
+        name: "answer_tokens",
+        summary_key: "answer_tokens",
+        label: "Answer tokens",
+        csv: "Answer Tokens",
+        unit: Unit::Tokens,
+        covers: Covers::Successes,
+        description: "answer tokens per request: output − reasoning tokens",
+        better: Better::Neither,
+        distribution: false,
+    },
+    MetricDef {
+        id: MetricId::RequestBytes,
+        key: "request_bytes",
+        name: "request_bytes",
+        summary_key: "request_bytes",
+        label: "Request bytes",
+        csv: "Request Bytes",
+        unit: Unit::Bytes,
+        covers: Covers::Finished,
+        description: "request body bytes sent (the input's size on the wire)",
+        better: Better::Neither,
+        distribution: false,
+    },
 ];
 
 fn micros(d: Duration) -> u64 {
@@ -349,7 +413,7 @@ fn micros(d: Duration) -> u64 {
 
 impl MetricId {
     /// Number of metrics.
-    pub const COUNT: usize = 13;
+    pub const COUNT: usize = 17;
 
     /// Every metric, in report order.
     pub const ALL: [MetricId; MetricId::COUNT] = [
@@ -366,7 +430,16 @@ impl MetricId {
         MetricId::ScheduleLag,
         MetricId::TtftIntended,
         MetricId::E2eIntended,
+        MetricId::TtftAnswer,
+        MetricId::ReasoningTokens,
+        MetricId::AnswerTokens,
+        MetricId::RequestBytes,
     ];
+
+    /// The headline metrics: the per-request latencies a summary of a test leads with (their
+    /// p50 and p99 are what `--repeat` estimates over runs).
+    pub const HEADLINE: [MetricId; 4] =
+        [MetricId::Ttft, MetricId::Tpot, MetricId::Itl, MetricId::E2e];
 
     /// Position in [`MetricId::ALL`] (and in a stats row's metrics).
     pub fn index(self) -> usize {
@@ -435,6 +508,10 @@ impl MetricId {
             MetricId::E2eIntended => rec
                 .intended
                 .map(|i| micros(rec.end.saturating_duration_since(i))),
+            MetricId::TtftAnswer => rec.ttft_answer().map(micros),
+            MetricId::ReasoningTokens => rec.reasoning_tokens,
+            MetricId::AnswerTokens => rec.answer_tokens(),
+            MetricId::RequestBytes => (rec.request_bytes > 0).then_some(rec.request_bytes),
         }
     }
 }

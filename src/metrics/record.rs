@@ -73,6 +73,9 @@ pub struct RequestRecord {
     pub first_event: Option<Instant>,
     /// First event whose delta carried text in any channel.
     pub first_token: Option<Instant>,
+    /// First event that carried answer output (`content`, text or a tool call), as opposed to
+    /// reasoning; equals `first_token` for a model that does not reason.
+    pub first_answer_token: Option<Instant>,
     /// Last such event.
     pub last_token: Option<Instant>,
     /// `[DONE]`, end of body, or the moment the failure was detected.
@@ -81,8 +84,14 @@ pub struct RequestRecord {
     pub token_events: u32,
     /// Output tokens and the source of that count (None when unknown, e.g. failed early).
     pub output_tokens: Option<(u64, TokenSource)>,
+    /// Of the output tokens, those spent reasoning: the server's
+    /// `reasoning_tokens` when sent, else a count of the reasoning channel's text (None when
+    /// the stream carried no reasoning).
+    pub reasoning_tokens: Option<u64>,
     /// Response body bytes received.
     pub content_bytes: u64,
+    /// Request body bytes sent (the input's size on the wire).
+    pub request_bytes: u64,
     /// HTTP status, if headers were read.
     pub status: Option<u16>,
     /// Success, failure or cancelled.
@@ -100,11 +109,14 @@ impl RequestRecord {
             headers: None,
             first_event: None,
             first_token: None,
+            first_answer_token: None,
             last_token: None,
             end,
             token_events: 0,
             output_tokens: None,
+            reasoning_tokens: None,
             content_bytes: 0,
+            request_bytes: 0,
             status: None,
             outcome,
         }
@@ -120,6 +132,18 @@ impl RequestRecord {
     pub fn ttft(&self) -> Option<Duration> {
         self.first_token
             .map(|t| t.saturating_duration_since(self.start))
+    }
+
+    /// Time to the first answer token (after any reasoning), from start.
+    pub fn ttft_answer(&self) -> Option<Duration> {
+        self.first_answer_token
+            .map(|t| t.saturating_duration_since(self.start))
+    }
+
+    /// Output tokens that are the answer: output − reasoning tokens.
+    pub fn answer_tokens(&self) -> Option<u64> {
+        let (n, _) = self.output_tokens?;
+        Some(n.saturating_sub(self.reasoning_tokens.unwrap_or(0)))
     }
 
     /// Actual start − intended start (open loop).

@@ -415,7 +415,10 @@ mod tests {
             r.headers = Some(t0 + ms(6));
             r.first_event = Some(t0 + ms(7));
             r.first_token = Some(t0 + ms(8));
+            r.first_answer_token = Some(t0 + ms(9));
             r.last_token = Some(t0 + ms(50));
+            r.reasoning_tokens = Some(1);
+            r.request_bytes = 100;
             r
         };
         let failure = Outcome::Failure(crate::metrics::Failure::new(FailureKind::HttpStatus, "x"));

@@ -34,6 +34,10 @@ pub struct MockArgs {
     #[arg(long = "model", value_name = "NAME")]
     pub models: Vec<String>,
 
+    /// Reasoning tokens streamed before the answer of each completion (`reasoning_content`,
+    /// `response.reasoning_text.delta`, `thinking_delta`), with usage reasoning_tokens.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub reasoning_tokens: u32,
     /// Do not send a usage chunk on the Open WebUI path.
     #[arg(long)]
     pub no_usage: bool,
@@ -82,6 +86,7 @@ impl MockArgs {
             ttft: self.ttft,
             itl: self.itl,
             tokens: self.tokens,
+            reasoning_tokens: self.reasoning_tokens.min(super::request::MAX_TOKENS),
             token: self.token.clone(),
             models: self.models.clone(),
             usage: !self.no_usage,
@@ -160,6 +165,8 @@ mod tests {
             "2ms",
             "--tokens",
             "5",
+            "--reasoning-tokens",
+            "4",
             "--model",
             "a",
             "--model",
@@ -187,7 +194,7 @@ mod tests {
         let c = args.to_config();
         assert_eq!(c.ttft, Duration::ZERO);
         assert_eq!(c.itl, Duration::from_millis(2));
-        assert_eq!(c.tokens, 5);
+        assert_eq!((c.tokens, c.reasoning_tokens), (5, 4));
         assert_eq!(c.models, ["a", "b"]);
         assert!(!c.usage && !c.strict_chat_id);
         let f = FaultRates {

@@ -15,7 +15,7 @@ use tokio::time::{Instant, Sleep};
 
 use super::compress::Encoder;
 use super::counters::{Counters, Outcome};
-use super::render::{Finish, Rendered, MALFORMED, STREAM_ERROR};
+use super::render::{Finish, Rendered, MALFORMED};
 
 /// Every body the mock sends. One enum rather than a boxed trait object, so a response costs no
 /// extra allocation and hyper gets one concrete type.
@@ -125,7 +125,10 @@ pub(crate) enum StreamFault {
 #[derive(Debug)]
 pub(crate) struct StreamPlan {
     pub(crate) rendered: Arc<Rendered>,
+    /// Answer tokens.
     pub(crate) tokens: u32,
+    /// Reasoning tokens sent before the answer.
+    pub(crate) reasoning: u32,
     pub(crate) finish: Finish,
     /// `Some(prompt_tokens)` when a usage chunk is to be sent.
     pub(crate) usage: Option<u32>,
@@ -212,7 +215,10 @@ impl SseStream {
                     if let Some(sem) = &self.plan.capacity {
                         self.acquire = Some(Box::pin(Arc::clone(sem).acquire_owned()));
                     }
-                    return self.event(self.plan.rendered.role.clone(), 1);
+                    // Legacy completions have no opening event.
+                    if !self.plan.rendered.role.is_empty() {
+                        return self.event(self.plan.rendered.role.clone(), 1);
+                    }
                 }
                 Phase::Queued => {
                     if let Some(acquire) = &mut self.acquire {
@@ -249,7 +255,8 @@ impl SseStream {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         let plan = &self.plan;
-        if !self.fault_done && self.sent == plan.tokens / 2 {
+        let all = plan.tokens.saturating_add(plan.reasoning);
+        if !self.fault_done && self.sent == all / 2 {
             self.fault_done = true;
             match plan.fault {
                 StreamFault::None => {}
@@ -264,13 +271,20 @@ impl SseStream {
                 StreamFault::StreamError => {
                     self.phase = Phase::Ended;
                     self.outcome.settle(|c| &c.stream_error);
-                    return self.event(Bytes::from_static(STREAM_ERROR), 2);
+                    let error = plan.rendered.stream_error.clone();
+                    let events = error.windows(6).filter(|w| w == b"data: ").count();
+                    return self.event(error, events as u64);
                 }
             }
         }
-        if self.sent >= plan.tokens {
+        if self.sent >= all {
             self.phase = Phase::Ended;
-            let (tail, events) = plan.rendered.tail(plan.finish, plan.usage, self.sent);
+            let (tail, events) = plan.rendered.tail(
+                plan.finish,
+                plan.usage,
+                self.sent,
+                plan.reasoning.min(self.sent),
+            );
             // No-op after a malformed event: that stream's outcome is already counted.
             self.outcome.settle(|c| &c.ok);
             return self.event(tail, events);
@@ -291,7 +305,7 @@ impl SseStream {
                 return Poll::Pending;
             }
         }
-        let token = plan.rendered.token(self.sent).clone();
+        let token = plan.rendered.token(self.sent, plan.reasoning).clone();
         if self.sent == 0 {
             self.counters().ttft.observe(self.created.elapsed());
         }

@@ -1,5 +1,7 @@
-//! The built-in mock LLM server: Open WebUI's and OpenAI's streaming chat completions with
-//! configurable timing, a capacity model and fault injection, for tests, the demo and benchmarks.
+//! The built-in mock LLM server: Open WebUI's and OpenAI's streaming chat completions, OpenAI's
+//! legacy completions and Responses API, Anthropic's Messages API and `/v1/embeddings`, with
+//! configurable timing, reasoning tokens, a capacity model and fault injection, for tests, the
+//! demo and benchmarks.
 //!
 //! It shares nothing with the client side but the wire format.
 
@@ -7,6 +9,7 @@ mod args;
 mod body;
 mod compress;
 mod counters;
+mod dialect;
 mod metrics;
 mod render;
 mod request;
@@ -36,6 +39,9 @@ pub struct MockConfig {
     pub itl: Duration,
     /// Content tokens per completion, capped by the request's `max_tokens` / `max_completion_tokens`.
     pub tokens: u32,
+    /// Reasoning tokens streamed before the answer (in the API's reasoning channel, counted in
+    /// usage as reasoning tokens where the API reports them), at the same ITL.
+    pub reasoning_tokens: u32,
     /// If set, chat and model requests need `Authorization: Bearer <token>`, else 401.
     pub token: Option<String>,
     /// Accepted model ids; empty accepts any. An unknown model is 400 (Open WebUI) or 404 (`/v1`).
@@ -63,6 +69,7 @@ impl Default for MockConfig {
             ttft: Duration::from_millis(150),
             itl: Duration::from_millis(15),
             tokens: 30,
+            reasoning_tokens: 0,
             token: None,
             models: Vec::new(),
             usage: true,
@@ -193,7 +200,7 @@ pub async fn run(args: MockArgs, shutdown: CancellationToken) -> std::io::Result
         )
     })?;
     let addr = listener.local_addr()?;
-    eprintln!("mock listening on http://{addr} (POST /api/chat/completions, /v1/chat/completions)");
+    eprintln!("mock listening on http://{addr} (POST /api/chat/completions, /v1/chat/completions, /v1/completions, /v1/responses, /v1/messages, /v1/embeddings)");
     serve(
         listener,
         args.to_config(),

@@ -16,7 +16,18 @@ use super::FaultRates;
 pub(crate) struct ChatRequest<'a> {
     #[serde(borrow)]
     pub(crate) model: Cow<'a, str>,
-    pub(crate) messages: PromptTokens,
+    /// Chat and Anthropic Messages.
+    #[serde(default)]
+    pub(crate) messages: Option<PromptTokens>,
+    /// Legacy completions.
+    #[serde(default)]
+    pub(crate) prompt: Option<TextPrompt>,
+    /// The Responses API and embeddings.
+    #[serde(default)]
+    pub(crate) input: Option<TextPrompt>,
+    /// The Responses API's output cap.
+    #[serde(default)]
+    pub(crate) max_output_tokens: Option<u32>,
     #[serde(default)]
     pub(crate) stream: Option<bool>,
     #[serde(default)]
@@ -39,10 +50,21 @@ pub(crate) struct StreamOptions {
 impl ChatRequest<'_> {
     /// The request's own cap on output tokens, if any (the smaller one if both are given).
     pub(crate) fn max_tokens(&self) -> Option<u32> {
-        match (self.max_tokens, self.max_completion_tokens) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.max_tokens,
+            self.max_completion_tokens,
+            self.max_output_tokens,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// The prompt's estimated tokens, from whichever field carried it.
+    pub(crate) fn prompt_tokens(&self) -> u32 {
+        self.messages.map(|m| m.0).unwrap_or(0)
+            + self.prompt.map_or(0, |p| p.tokens)
+            + self.input.map_or(0, |p| p.tokens)
     }
 
     /// OpenAI's opt-in for a usage chunk at the end of a stream.
@@ -81,6 +103,90 @@ impl<'de> Deserialize<'de> for PromptTokens {
             }
         }
         d.deserialize_seq(Messages)
+    }
+}
+
+/// A text prompt (`prompt` of legacy completions, `input` of the Responses API and embeddings):
+/// a string, or an array of strings or messages. Counted as [`PromptTokens`] counts messages.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct TextPrompt {
+    /// Estimated tokens.
+    pub(crate) tokens: u32,
+    /// Inputs: 1 for a string, else the array's length (embeddings answer one vector each).
+    pub(crate) items: u32,
+}
+
+impl<'de> Deserialize<'de> for TextPrompt {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = TextPrompt;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or an array")
+            }
+            fn visit_str<E>(self, s: &str) -> Result<TextPrompt, E> {
+                let chars = u32::try_from(s.chars().count()).unwrap_or(u32::MAX);
+                Ok(TextPrompt {
+                    tokens: PER_PROMPT.saturating_add(chars.div_ceil(4)),
+                    items: 1,
+                })
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<TextPrompt, A::Error> {
+                let mut p = TextPrompt {
+                    tokens: PER_PROMPT,
+                    items: 0,
+                };
+                while let Some(item) = seq.next_element::<Item>()? {
+                    p.tokens = p.tokens.saturating_add(PER_MESSAGE + item.0 .0.div_ceil(4));
+                    p.items = p.items.saturating_add(1);
+                }
+                Ok(p)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// One element of a text prompt's array: a string or a message (its `content` counts).
+struct Item(ContentChars);
+
+impl<'de> Deserialize<'de> for Item {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Item;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or a message")
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Item, E> {
+                Ok(Item(ContentChars(
+                    u32::try_from(s.chars().count()).unwrap_or(u32::MAX),
+                )))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Item, A::Error> {
+                // Token-id arrays: one token each.
+                let mut n = 0u32;
+                while seq.next_element::<IgnoredAny>()?.is_some() {
+                    n = n.saturating_add(4);
+                }
+                Ok(Item(ContentChars(n)))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Item, E> {
+                Ok(Item(ContentChars(4)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Item, A::Error> {
+                let mut chars = ContentChars(0);
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    if key == "content" {
+                        chars = map.next_value()?;
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(Item(chars))
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 

@@ -27,7 +27,8 @@ use tokio_util::sync::CancellationToken;
 use super::body::{Compressed, MockBody, SseStream, StreamFault, StreamPlan, Whole};
 use super::compress::Encoder;
 use super::counters::{bump, Counters, Outcome};
-use super::render::{Finish, RenderCache, Rendered, MALFORMED};
+use super::dialect::Api;
+use super::render::{Dialect, Finish, RenderCache, Rendered, MALFORMED};
 use super::request::{ChatRequest, Directives, Scenario};
 use super::MockConfig;
 
@@ -107,10 +108,15 @@ impl Shared {
     fn authorized(&self, req: &Request<Incoming>) -> bool {
         match &self.auth {
             None => true,
-            Some(expected) => req
-                .headers()
-                .get(AUTHORIZATION)
-                .is_some_and(|v| v.as_bytes() == expected.as_slice()),
+            Some(expected) => {
+                let h = req.headers();
+                h.get(AUTHORIZATION)
+                    .is_some_and(|v| v.as_bytes() == expected.as_slice())
+                    // Anthropic's API key header carries the bare token.
+                    || h.get("x-api-key").is_some_and(|v| {
+                        expected.strip_prefix(b"Bearer ") == Some(v.as_bytes())
+                    })
+            }
         }
     }
 }
@@ -126,16 +132,17 @@ struct ConnCache {
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct WholeKey {
     tokens: u32,
+    reasoning: u32,
     finish: Finish,
     usage: Option<u32>,
 }
 
 impl ConnCache {
-    fn rendered(&mut self, shared: &Shared, model: &str) -> Arc<Rendered> {
+    fn rendered(&mut self, shared: &Shared, model: &str, dialect: Dialect) -> Arc<Rendered> {
         match &self.rendered {
-            Some(r) if &*r.model == model => Arc::clone(r),
+            Some(r) if &*r.model == model && r.dialect == dialect => Arc::clone(r),
             _ => {
-                let r = shared.renders.get(model);
+                let r = shared.renders.get(model, dialect);
                 self.rendered = Some(Arc::clone(&r));
                 self.whole = None;
                 r
@@ -149,7 +156,7 @@ impl ConnCache {
                 return (data.clone(), *events);
             }
         }
-        let (data, events) = r.full_stream(key.tokens, key.finish, key.usage);
+        let (data, events) = r.full_stream(key.tokens, key.reasoning, key.finish, key.usage);
         self.whole = Some((key, data.clone(), events));
         (data, events)
     }
@@ -207,12 +214,6 @@ async fn serve_connection(shared: Arc<Shared>, stream: TcpStream) {
         .await;
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Api {
-    OpenWebUi,
-    OpenAi,
-}
-
 async fn handle(
     shared: Arc<Shared>,
     cache: Arc<Mutex<ConnCache>>,
@@ -221,6 +222,10 @@ async fn handle(
     let api = match (req.method(), req.uri().path()) {
         (&Method::POST, "/api/chat/completions") => Api::OpenWebUi,
         (&Method::POST, "/v1/chat/completions") => Api::OpenAi,
+        (&Method::POST, "/v1/completions") => Api::Completions,
+        (&Method::POST, "/v1/responses") => Api::Responses,
+        (&Method::POST, "/v1/messages") => Api::Anthropic,
+        (&Method::POST, "/v1/embeddings") => Api::Embeddings,
         _ => return Ok(other(&shared, &req)),
     };
     bump(&shared.counters.requests);
@@ -263,7 +268,11 @@ fn other(shared: &Shared, req: &Request<Incoming>) -> Response<MockBody> {
         | "/v1/models"
         | "/api/models"
         | "/api/chat/completions"
-        | "/v1/chat/completions" => json(
+        | "/v1/chat/completions"
+        | "/v1/completions"
+        | "/v1/responses"
+        | "/v1/messages"
+        | "/v1/embeddings" => json(
             StatusCode::METHOD_NOT_ALLOWED,
             Bytes::from_static(b"{\"detail\":\"Method Not Allowed\"}"),
         ),
@@ -308,10 +317,24 @@ fn unprocessable(err: &serde_json::Error) -> Response<MockBody> {
     json(StatusCode::UNPROCESSABLE_ENTITY, body.to_string())
 }
 
+/// FastAPI's 422 for a required field the body lacks.
+fn missing(field: &str) -> Response<MockBody> {
+    let body = serde_json::json!({
+        "detail": [{ "type": "missing", "loc": ["body", field], "msg": "Field required", "input": null }]
+    });
+    json(StatusCode::UNPROCESSABLE_ENTITY, body.to_string())
+}
+
 fn model_not_found(api: Api, model: &str) -> Response<MockBody> {
     match api {
         Api::OpenWebUi => detail(StatusCode::BAD_REQUEST, "Model not found"),
-        Api::OpenAi => {
+        Api::Anthropic => {
+            let body = serde_json::json!({"type": "error", "error": {
+                "type": "not_found_error", "message": format!("model: {model}"),
+            }});
+            json(StatusCode::NOT_FOUND, body.to_string())
+        }
+        _ => {
             let body = serde_json::json!({ "error": {
                 "message": format!("The model `{model}` does not exist or you do not have access to it."),
                 "type": "invalid_request_error", "param": "model", "code": "model_not_found",
@@ -361,6 +384,15 @@ async fn chat(
             return Ok(unprocessable(&e));
         }
     };
+    let present = match api.prompt_field() {
+        "messages" => parsed.messages.is_some(),
+        "prompt" => parsed.prompt.is_some(),
+        _ => parsed.input.is_some(),
+    };
+    if !present {
+        outcome.settle(|c| &c.bad_request);
+        return Ok(missing(api.prompt_field()));
+    }
     let config = &shared.config;
     if !config.models.is_empty() && !config.models.iter().any(|m| *m == parsed.model) {
         outcome.settle(|c| &c.bad_request);
@@ -415,12 +447,27 @@ async fn chat(
     }
     let usage = match api {
         Api::OpenWebUi => config.usage,
-        Api::OpenAi => parsed.include_usage(),
+        Api::OpenAi | Api::Completions => parsed.include_usage(),
+        // Their closing events always carry usage.
+        Api::Responses | Api::Anthropic | Api::Embeddings => true,
     };
-    let prompt = parsed.messages.0;
+    let prompt = parsed.prompt_tokens();
+    if api == Api::Embeddings {
+        let inputs = parsed.input.map_or(1, |i| i.items);
+        return embeddings(
+            shared,
+            outcome,
+            &parsed.model,
+            inputs,
+            prompt,
+            directives.ttft,
+        )
+        .await;
+    }
     let plan = StreamPlan {
-        rendered: lock(cache).rendered(shared, &parsed.model),
+        rendered: lock(cache).rendered(shared, &parsed.model, api.dialect()),
         tokens,
+        reasoning: config.reasoning_tokens,
         finish,
         usage: usage.then_some(prompt),
         fault,
@@ -442,6 +489,7 @@ async fn chat(
     let body = if whole {
         let key = WholeKey {
             tokens,
+            reasoning: plan.reasoning,
             finish,
             usage: plan.usage,
         };
@@ -522,6 +570,27 @@ async fn complete(
             json(StatusCode::OK, text)
         }
     })
+}
+
+/// An `/v1/embeddings` answer after the configured TTFT (the whole computation); the chat
+/// faults were already applied (500, 429) or do not apply to a one-piece JSON answer.
+async fn embeddings(
+    shared: &Shared,
+    mut outcome: Outcome,
+    model: &str,
+    inputs: u32,
+    prompt: u32,
+    ttft: Option<Duration>,
+) -> io::Result<Response<MockBody>> {
+    let delay = ttft.unwrap_or(shared.config.ttft);
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    outcome.settle(|c| &c.ok);
+    Ok(json(
+        StatusCode::OK,
+        super::dialect::embeddings_json(model, inputs, prompt),
+    ))
 }
 
 /// The connection cache is only ever locked for a lookup, never across an await; a poisoned

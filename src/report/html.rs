@@ -88,6 +88,17 @@ struct PageData {
     /// `--server-metrics`: the well-known series to chart (every series stays in the JSON file).
     #[serde(skip_serializing_if = "Option::is_none")]
     server: Option<ServerSection>,
+    /// `--repeat`: the headline figures' keys, labels and units, in report order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    repeat_figures: Vec<RepeatFigure>,
+}
+
+/// One `--repeat` figure as the page script reads it.
+#[derive(Debug, Serialize)]
+struct RepeatFigure {
+    key: String,
+    label: String,
+    unit: &'static str,
 }
 
 /// The data of the report's `--server-metrics` section.
@@ -232,6 +243,17 @@ pub fn render(result: &RunResult, extras: &Extras) -> String {
         )
         .summary(),
         server,
+        repeat_figures: match &extras.repeats {
+            None => Vec::new(),
+            Some(_) => super::repeat::figures(!result.plan.slo.is_empty())
+                .into_iter()
+                .map(|f| RepeatFigure {
+                    key: f.key,
+                    label: f.label,
+                    unit: f.unit,
+                })
+                .collect(),
+        },
     };
     // Serializing plain data (strings, numbers, maps with string keys) cannot fail.
     let data_json = serde_json::to_string(&data).unwrap_or_else(|_| "null".into());

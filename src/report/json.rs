@@ -75,6 +75,10 @@ pub struct JsonResult {
     /// Derived from the two keys above and the statistics; `report` computes it again.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub server_ttft: Vec<super::server::TtftComparison>,
+    /// `--repeat N`: `{n, asked, shown, runs: [each run's headline figures], metrics: {key:
+    /// {n, mean, ci95_low, ci95_high, stddev}}}`. The rest of the document pools every run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeats: Option<super::repeat::Repeats>,
 }
 
 /// Tool identity.
@@ -313,6 +317,7 @@ pub fn build_with(result: &RunResult, extras: &Extras) -> JsonResult {
         server_metrics: extras.server_metrics.series.clone(),
         server_metrics_errors: extras.server_metrics.errors.clone(),
         server_ttft: super::server::comparisons(result, &extras.server_metrics),
+        repeats: extras.repeats.clone(),
     }
 }
 
@@ -431,6 +436,7 @@ pub fn rebuild(doc: &JsonResult) -> Result<(RunResult, Extras), RebuildError> {
             series: doc.server_metrics.clone(),
             errors: doc.server_metrics_errors.clone(),
         },
+        repeats: doc.repeats.clone(),
     };
     Ok((result, extras))
 }

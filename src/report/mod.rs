@@ -11,6 +11,7 @@ pub mod html;
 pub mod json;
 pub mod phases;
 pub mod raw;
+pub mod repeat;
 pub mod server;
 
 #[cfg(test)]
@@ -44,6 +45,8 @@ pub struct Extras {
     pub history: Vec<HistoryTick>,
     /// What `--server-metrics` scraped (empty without it).
     pub server_metrics: crate::observe::ServerMetrics,
+    /// `--repeat N`: each run's headline figures and their means with confidence intervals.
+    pub repeats: Option<repeat::Repeats>,
 }
 
 impl Extras {

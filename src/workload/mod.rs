@@ -1,8 +1,9 @@
 //! What each request sends: API flavour, path, headers' content and the JSON body.
 //!
 //! Bodies are built from a template serialized once: per request only the `chat_id`, the
-//! prompt's pre-serialized `messages` and `max_tokens` are spliced in, so the hot path does
-//! no JSON serialization.
+//! prompt's pre-serialized `messages` (as `messages`, the Responses API's `input`, or joined into
+//! text for `/v1/completions`' `prompt` and `/v1/embeddings`' `input`) and `max_tokens` (under
+//! the API's name for it) are spliced in, so the hot path does no JSON serialization.
 
 pub mod prompts;
 /// The `--scenario` declarations (now owned by [`crate::config`]).
@@ -10,9 +11,26 @@ pub use crate::config::scenario;
 
 // The plan's vocabulary lives in `config`; re-exported here, where requests are built from it.
 pub use crate::config::{ApiKind, ChatIdMode, PromptOrder};
+pub mod trace;
 
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
+
+/// Path of the (non-streaming) embeddings request kind.
+pub const EMBEDDINGS_PATH: &str = "/v1/embeddings";
+
+/// Default `max_tokens` of an Anthropic request, which the Messages API requires.
+pub const ANTHROPIC_DEFAULT_MAX_TOKENS: u32 = 1024;
+
+/// Where the prompt goes in a body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PromptField {
+    /// The messages array under this key (`messages`, or the Responses API's `input`).
+    Messages(&'static str),
+    /// The messages' text contents, joined by newlines, as one JSON string under this key
+    /// (`prompt` of `/v1/completions`, `input` of `/v1/embeddings`).
+    Text(&'static str),
+}
 
 /// The request body of a chat completion, ready to be stamped per request.
 #[derive(Clone, Debug)]
@@ -22,6 +40,10 @@ pub struct ChatTemplate {
     chat_id: ChatIdMode,
     /// `max_tokens` unless the prompt brings its own.
     max_tokens: Option<u32>,
+    /// Where the prompt goes.
+    prompt: PromptField,
+    /// The API's name for the output cap (`max_tokens`, `max_output_tokens`); None: not sent.
+    max_field: Option<&'static str>,
     /// Serialized body without `chat_id`, `messages` and `max_tokens`, starting with `{`.
     rest: Vec<u8>,
 }
@@ -46,7 +68,7 @@ pub struct ChatSpec<'a> {
 impl ChatTemplate {
     /// Builds the template. The Open WebUI body is the seed's payload; the OpenAI body asks for usage.
     pub fn new(spec: &ChatSpec<'_>) -> Self {
-        let mut body = match spec.api {
+        let body = match spec.api {
             ApiKind::Openwebui => json!({
                 "stream": spec.stream,
                 "model": spec.model,
@@ -54,36 +76,89 @@ impl ChatTemplate {
                 "background_tasks": {"title_generation": true, "tags_generation": true},
                 "features": {"web_search": false},
             }),
-            ApiKind::Openai if spec.stream => json!({
+            ApiKind::Openai | ApiKind::Completions if spec.stream => json!({
                 "stream": true,
                 "model": spec.model,
                 "stream_options": {"include_usage": true},
             }),
-            ApiKind::Openai => json!({"stream": false, "model": spec.model}),
+            ApiKind::Openai | ApiKind::Completions => {
+                json!({"stream": false, "model": spec.model})
+            }
+            ApiKind::Responses | ApiKind::Anthropic => {
+                json!({"stream": spec.stream, "model": spec.model})
+            }
         };
+        let (prompt, max_field) = match spec.api {
+            ApiKind::Openwebui | ApiKind::Openai | ApiKind::Anthropic => {
+                (PromptField::Messages("messages"), "max_tokens")
+            }
+            ApiKind::Completions => (PromptField::Text("prompt"), "max_tokens"),
+            ApiKind::Responses => (PromptField::Messages("input"), "max_output_tokens"),
+        };
+        let default_max = match spec.api {
+            ApiKind::Anthropic => Some(ANTHROPIC_DEFAULT_MAX_TOKENS),
+            _ => None,
+        };
+        Self::build(
+            body,
+            spec.api.chat_path(),
+            prompt,
+            Some(max_field),
+            spec.max_tokens.or(default_max),
+            spec.extra,
+            (spec.api == ApiKind::Openwebui).then_some(spec.chat_id),
+        )
+    }
+
+    /// The body of an `/v1/embeddings` request: the prompt's text as `input`, no output cap.
+    pub fn embeddings(model: &str, extra: Option<&Map<String, Value>>) -> Self {
+        Self::build(
+            json!({"model": model}),
+            EMBEDDINGS_PATH,
+            PromptField::Text("input"),
+            None,
+            None,
+            extra,
+            None,
+        )
+    }
+
+    fn build(
+        mut body: Value,
+        path: &str,
+        prompt: PromptField,
+        max_field: Option<&'static str>,
+        max_tokens: Option<u32>,
+        extra: Option<&Map<String, Value>>,
+        chat_id: Option<ChatIdMode>,
+    ) -> Self {
         let obj = body.as_object_mut().expect("json! object literal");
-        let mut max_tokens = spec.max_tokens;
-        if let Some(extra) = spec.extra {
+        let mut max_tokens = max_tokens;
+        if let Some(extra) = extra {
             for (k, v) in extra {
                 obj.insert(k.clone(), v.clone());
             }
         }
         // Fields spliced per request are taken out of the fixed part.
-        obj.remove("messages");
-        if let Some(v) = obj.remove("max_tokens") {
+        obj.remove(match prompt {
+            PromptField::Messages(k) | PromptField::Text(k) => k,
+        });
+        if let Some(v) = max_field.and_then(|f| obj.remove(f)) {
             max_tokens = v
                 .as_u64()
                 .and_then(|n| u32::try_from(n).ok())
                 .or(max_tokens);
         }
-        let chat_id = match spec.api {
-            ApiKind::Openwebui if !obj.contains_key("chat_id") => spec.chat_id,
+        let chat_id = match chat_id {
+            Some(mode) if !obj.contains_key("chat_id") => mode,
             _ => ChatIdMode::None,
         };
         Self {
-            path: spec.api.chat_path().to_string(),
+            path: path.to_string(),
             chat_id,
-            max_tokens,
+            max_tokens: max_tokens.filter(|_| max_field.is_some()),
+            prompt,
+            max_field,
             rest: serde_json::to_vec(&body).expect("a JSON value always serializes"),
         }
     }
@@ -110,16 +185,57 @@ impl ChatTemplate {
             );
             buf.extend_from_slice(b"\",");
         }
-        buf.extend_from_slice(b"\"messages\":");
-        buf.extend_from_slice(messages_json);
-        if let Some(n) = max_tokens.or(self.max_tokens) {
-            buf.extend_from_slice(format!(",\"max_tokens\":{n}").as_bytes());
+        match self.prompt {
+            PromptField::Messages(key) => {
+                push_key(&mut buf, key);
+                buf.extend_from_slice(messages_json);
+            }
+            PromptField::Text(key) => {
+                push_key(&mut buf, key);
+                push_text_of(&mut buf, messages_json);
+            }
+        }
+        if let (Some(field), Some(n)) = (self.max_field, max_tokens.or(self.max_tokens)) {
+            buf.extend_from_slice(format!(",\"{field}\":{n}").as_bytes());
         }
         // `rest` is a non-empty object (it always has "model"): continue after its `{`.
         buf.push(b',');
         buf.extend_from_slice(&self.rest[1..]);
         Bytes::from(buf)
     }
+}
+
+fn push_key(buf: &mut Vec<u8>, key: &str) {
+    buf.push(b'"');
+    buf.extend_from_slice(key.as_bytes());
+    buf.extend_from_slice(b"\":");
+}
+
+/// Appends the text contents of a serialized messages array, joined by newlines, as one JSON
+/// string (parts arrays contribute their `text` parts). A prompt is small and this runs once per
+/// request of a text-prompt API, never per event.
+fn push_text_of(buf: &mut Vec<u8>, messages_json: &[u8]) {
+    let mut text = String::new();
+    if let Ok(Value::Array(messages)) = serde_json::from_slice::<Value>(messages_json) {
+        for m in &messages {
+            let mut add = |t: &str| {
+                if !text.is_empty() {
+                    text.push('\n');
+                }
+                text.push_str(t);
+            };
+            match m.get("content") {
+                Some(Value::String(s)) => add(s),
+                Some(Value::Array(parts)) => parts
+                    .iter()
+                    .filter_map(|p| p.get("text").and_then(Value::as_str))
+                    .for_each(add),
+                _ => {}
+            }
+        }
+    }
+    // Serializing a string cannot fail.
+    let _ = serde_json::to_writer(&mut *buf, &text);
 }
 
 /// One request kind of a workload: a stats row.
@@ -133,6 +249,8 @@ pub struct KindDef {
     pub path: String,
     /// Whether the response is an SSE chat stream.
     pub streaming: bool,
+    /// The API it speaks (its stream format and how it authenticates).
+    pub api: ApiKind,
     /// Relative frequency.
     pub weight: u32,
     /// Turns a user keeps its conversation for (1: every request is a new chat).
@@ -297,6 +415,7 @@ mod tests {
             name: format!("k{w}"),
             path: "/".into(),
             streaming: false,
+            api: ApiKind::Openai,
             weight: w,
             turns: 1,
             chat: None,

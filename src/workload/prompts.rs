@@ -253,12 +253,18 @@ pub fn synthetic(mean: u32, stddev: u32, count: usize, rng: &mut impl Rng) -> Ve
                 .round()
                 .max(1.0) as usize;
             let mut text = String::with_capacity(len * 5);
-            for _ in 0..len {
-                text.push_str(WORDS[rng.random_range(0..WORDS.len())]);
-            }
+            push_words(&mut text, len, rng);
             Prompt::user(text.trim_start())
         })
         .collect()
+}
+
+/// Appends `count` words of [`WORDS`], each exactly one cl100k_base token (a leading space
+/// included), so that the text is `count` tokens long (trimming the first space keeps it so).
+pub(crate) fn push_words(text: &mut String, count: usize, rng: &mut impl Rng) {
+    for _ in 0..count {
+        text.push_str(WORDS[rng.random_range(0..WORDS.len())]);
+    }
 }
 
 /// A normal sample without another dependency (Box–Muller).

@@ -313,18 +313,25 @@ async fn master_paces_spawning_and_rebalances() {
         d
     }
     /// The next spawn's user count (skipping everything else), with its arrival time. Heartbeats
-    /// the master while it waits, as a real worker does, so a slow machine cannot make this
-    /// worker look missing.
-    async fn next_spawn(d: &mut Dealer, id: &str) -> (u64, Instant) {
+    /// the master while it waits, for this worker and the `others` still connected, as real
+    /// workers do, so a slow machine cannot make one of them look missing.
+    async fn next_spawn(d: &mut Dealer, id: &str, others: &[(&Dealer, &str)]) -> (u64, Instant) {
         let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
+        let beat = |d: &Dealer, id: &str| {
             let heartbeat = ToMaster::Heartbeat(gsai_load::cluster::protocol::Heartbeat {
                 state: "running".into(),
                 cpu_percent: 1.0,
                 memory_bytes: None,
                 health: None,
             });
-            d.send(heartbeat.to_message(id).encode()).unwrap();
+            // A worker the master has dropped may be closed: its beat does not matter then.
+            let _ = d.send(heartbeat.to_message(id).encode());
+        };
+        loop {
+            beat(d, id);
+            for (o, oid) in others {
+                beat(o, oid);
+            }
             assert!(Instant::now() < deadline, "a message for {id} in time");
             let Ok(got) = tokio::time::timeout(Duration::from_millis(300), d.recv()).await else {
                 continue;
@@ -344,21 +351,21 @@ async fn master_paces_spawning_and_rebalances() {
     let mut a = join(port, "a").await;
     let mut b = join(port, "b").await;
     // Rate 2: steps of 2 users, one second apart, spread evenly.
-    let (a1, t1) = next_spawn(&mut a, "a").await;
-    let (b1, _) = next_spawn(&mut b, "b").await;
+    let (a1, t1) = next_spawn(&mut a, "a", &[(&b, "b")]).await;
+    let (b1, _) = next_spawn(&mut b, "b", &[(&a, "a")]).await;
     assert_eq!((a1, b1), (1, 1));
-    let (a2, t2) = next_spawn(&mut a, "a").await;
-    let (b2, _) = next_spawn(&mut b, "b").await;
+    let (a2, t2) = next_spawn(&mut a, "a", &[(&b, "b")]).await;
+    let (b2, _) = next_spawn(&mut b, "b", &[(&a, "a")]).await;
     assert_eq!((a2, b2), (2, 2));
     let gap = t2 - t1;
     assert!(gap >= Duration::from_millis(800), "paced: {gap:?}");
     // A third worker joins: 4 users over 3 workers (2, 1, 1); only changed shares are sent.
     let mut c = join(port, "c").await;
-    assert_eq!(next_spawn(&mut b, "b").await.0, 1);
-    assert_eq!(next_spawn(&mut c, "c").await.0, 1);
+    assert_eq!(next_spawn(&mut b, "b", &[(&a, "a"), (&c, "c")]).await.0, 1);
+    assert_eq!(next_spawn(&mut c, "c", &[(&a, "a"), (&b, "b")]).await.0, 1);
     // The second one disconnects: its share moves to the others at once (2, 2).
     drop(b);
-    assert_eq!(next_spawn(&mut c, "c").await.0, 2);
+    assert_eq!(next_spawn(&mut c, "c", &[(&a, "a")]).await.0, 2);
     let views = handle.workers();
     let deadline = Instant::now() + Duration::from_secs(5);
     while !views.borrow().iter().any(|w| w.id == "b" && w.missing) {

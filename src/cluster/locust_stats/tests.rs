@@ -123,9 +123,12 @@ fn record(set: &mut StatsSet, i: u64) {
     r.headers = Some(t0 + Duration::from_micros(1_000 + i));
     r.first_event = Some(t0 + Duration::from_micros(2_000 + i));
     r.first_token = Some(t0 + Duration::from_micros(5_000 + (i * 104_729) % 400_000));
+    r.first_answer_token = r.first_token.map(|t| t + Duration::from_micros(i % 3_000));
     r.last_token = Some(t0 + e2e);
     r.output_tokens = Some((10 + i % 50, TokenSource::Usage));
+    r.reasoning_tokens = Some(i % 10);
     r.content_bytes = 100 + i;
+    r.request_bytes = 200 + i;
     let itl: Vec<u32> = (0..5)
         .map(|k| (1_000 + (i * 31 + k * 17) % 5_000) as u32)
         .collect();

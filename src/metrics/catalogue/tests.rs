@@ -43,6 +43,7 @@ fn keys_carry_their_unit() {
             Unit::Micros => assert!(d.key.ends_with("_us") && d.summary_key.ends_with("_ms")),
             Unit::MilliTokensPerS => assert!(d.key.ends_with("_milli")),
             Unit::Tokens => assert!(d.key.contains("tokens")),
+            Unit::Bytes => assert!(d.key.ends_with("_bytes")),
         }
     }
 }

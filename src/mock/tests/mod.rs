@@ -1,5 +1,6 @@
 //! Tests of the mock over real sockets: a small hyper client that timestamps each SSE event.
 
+mod dialects;
 mod faults;
 mod routes;
 mod stream;
@@ -178,9 +179,11 @@ impl Client {
                         let raw =
                             String::from_utf8_lossy(&buf[consumed..consumed + end]).into_owned();
                         consumed += end + 2;
+                        // Typed APIs name each event on an `event:` line first.
                         let data = raw
-                            .strip_prefix("data: ")
-                            .expect("every event is a data: line");
+                            .lines()
+                            .find_map(|l| l.strip_prefix("data: "))
+                            .expect("every event has a data: line");
                         events.push(Event {
                             data: data.to_owned(),
                             at,

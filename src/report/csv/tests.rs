@@ -136,6 +136,10 @@ TTFE Count,TTFE Mean,TTFE 50%,TTFE 90%,TTFE 95%,TTFE 99%,TTFE Max,\
 Schedule Lag Count,Schedule Lag Mean,Schedule Lag 50%,Schedule Lag 90%,Schedule Lag 95%,Schedule Lag 99%,Schedule Lag Max,\
 TTFT From Intended Count,TTFT From Intended Mean,TTFT From Intended 50%,TTFT From Intended 90%,TTFT From Intended 95%,TTFT From Intended 99%,TTFT From Intended Max,\
 E2E From Intended Count,E2E From Intended Mean,E2E From Intended 50%,E2E From Intended 90%,E2E From Intended 95%,E2E From Intended 99%,E2E From Intended Max,\
+TTFT Answer Count,TTFT Answer Mean,TTFT Answer 50%,TTFT Answer 90%,TTFT Answer 95%,TTFT Answer 99%,TTFT Answer Max,\
+Reasoning Tokens Count,Reasoning Tokens Mean,Reasoning Tokens 50%,Reasoning Tokens 90%,Reasoning Tokens 95%,Reasoning Tokens 99%,Reasoning Tokens Max,\
+Answer Tokens Count,Answer Tokens Mean,Answer Tokens 50%,Answer Tokens 90%,Answer Tokens 95%,Answer Tokens 99%,Answer Tokens Max,\
+Request Bytes Count,Request Bytes Mean,Request Bytes 50%,Request Bytes 90%,Request Bytes 95%,Request Bytes 99%,Request Bytes Max,\
 Tokens From Usage,Tokens From Tokenizer,Tokens From Events"
     );
     assert_eq!(
@@ -154,6 +158,10 @@ Tokens From Usage,Tokens From Tokenizer,Tokens From Events"
 10,0.0,0.0,0.0,0.0,0.0,0.0,\
 9,107.33333333333333,110.015,158.0,158.0,158.0,158.0,\
 9,333.77777777777777,340.223,452.0,452.0,452.0,452.0,\
+0,N/A,N/A,N/A,N/A,N/A,N/A,\
+0,N/A,N/A,N/A,N/A,N/A,N/A,\
+35,30.0,30.0,46.0,48.0,49.0,49.0,\
+0,N/A,N/A,N/A,N/A,N/A,N/A,\
 12,12,11"
     );
     assert!(lines[1].starts_with("POST,/api/chat/completions,20,1,19,12,0.6,"));
