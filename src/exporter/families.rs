@@ -42,8 +42,13 @@ pub fn histogram_family(id: MetricId) -> Option<HistogramFamily> {
         MetricId::ScheduleLag => ("gsai_schedule_lag", PER_REQUEST_S),
         MetricId::TtftIntended => ("gsai_time_to_first_token_from_intended", PER_REQUEST_S),
         MetricId::E2eIntended => ("gsai_e2e_request_latency_from_intended", PER_REQUEST_S),
+        MetricId::TtftAnswer => ("gsai_time_to_first_answer_token", PER_REQUEST_S),
         // Not times: output tokens are the gsai_output_tokens_total counter.
-        MetricId::OutputTokens | MetricId::OutputTps => return None,
+        MetricId::OutputTokens
+        | MetricId::OutputTps
+        | MetricId::ReasoningTokens
+        | MetricId::AnswerTokens
+        | MetricId::RequestBytes => return None,
     };
     // Only microsecond metrics convert to seconds.
     (id.def().unit == Unit::Micros).then_some(HistogramFamily { id, name, bounds_s })
