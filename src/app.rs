@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 pub mod cluster_mode;
 pub mod headless;
+pub mod metrics_port;
 pub mod outputs;
 pub mod repeat;
 pub mod signals;
@@ -68,7 +69,9 @@ async fn headless(args: RunArgs, signals: &Signals) -> anyhow::Result<u8> {
     warn_about(&plan, true, None);
     let mut outputs = Outputs::new(args.json.as_deref(), &args.outputs);
     outputs.server_metrics = server_metrics(&args, &plan)?;
-    run_test(plan, args.print_every, &outputs, signals).await
+    let metrics = metrics_port::open(&args.metrics, None).await?;
+    let feed = metrics.as_ref().map(|m| &m.feed);
+    run_test(plan, args.print_every, &outputs, signals, feed).await
 }
 
 /// The `--server-metrics` scrape options of a run (none without the flag); https metrics URLs
@@ -117,12 +120,14 @@ pub(crate) fn warn_about(plan: &Plan, sends_requests: bool, web: Option<WebListe
 }
 
 /// Runs a plan headless in this process: live console, Ctrl-C or SIGTERM to stop (twice to
-/// cancel in-flight requests at once), summary and outputs at the end.
+/// cancel in-flight requests at once), summary and outputs at the end; `metrics` (a
+/// `--metrics-port`'s feed) follows the test's snapshots.
 pub async fn run_test(
     plan: Plan,
     print_every_s: f64,
     outputs: &Outputs,
     signals: &Signals,
+    metrics: Option<&crate::exporter::Feed>,
 ) -> anyhow::Result<u8> {
     let csv = outputs::prepare(outputs)?;
     eprintln!(
@@ -131,12 +136,21 @@ pub async fn run_test(
         describe_plan(&plan)
     );
     let log = outputs.args.requests_log.as_deref();
-    let start = move || Ok(crate::driver::Runner::Local.start_logged(plan, log)?);
+    let start = move || {
+        let running = crate::driver::Runner::Local.start_logged(plan, log)?;
+        if let Some(feed) = metrics {
+            feed.follow(running.subscribe());
+        }
+        Ok(running)
+    };
     headless::drive(start, csv, print_every_s, outputs, signals).await
 }
 
 async fn sweep(args: crate::cli::SweepCmd) -> anyhow::Result<u8> {
     let spec = args.sweep.spec()?;
+    if args.run.metrics.metrics_port.is_some() {
+        anyhow::bail!("--metrics-port: a sweep does not serve live metrics (its steps are separate tests); use --json for its result");
+    }
     let mut plan = args.run.to_plan()?;
     if plan.trace.is_some() {
         anyhow::bail!("gsai-load sweep: --trace cannot be swept (the trace fixes the schedule); use --trace-speed to replay it faster or slower");
@@ -252,7 +266,7 @@ async fn demo(args: DemoArgs, signals: &Signals) -> anyhow::Result<u8> {
         timeout: crate::observe::args::DEFAULT_TIMEOUT,
     }
     .options(&plan.tls, Some(crate::observe::args::stderr_warnings()))?;
-    let code = run_test(plan, 2.0, &outputs, signals).await?;
+    let code = run_test(plan, 2.0, &outputs, signals, None).await?;
     let c = mock.counters();
     eprintln!(
         "mock saw {} requests ({} completed streams, {} events sent)",

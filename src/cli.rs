@@ -246,6 +246,9 @@ pub struct RunArgs {
     /// --server-metrics: the server's own Prometheus metrics during the test (issue 11).
     #[command(flatten)]
     pub server_metrics: crate::observe::ServerMetricsArgs,
+    /// --metrics-port: gsai-load's own live metrics for Prometheus (issue 11).
+    #[command(flatten)]
+    pub metrics: crate::exporter::MetricsArgs,
 }
 
 impl RunArgs {

@@ -14,6 +14,7 @@
 //! - [`criteria`] judges results: thresholds and SLOs.
 //! - [`observe`] watches beside the load: the generator's health, the per-request log, and
 //!   `--server-metrics` (the server's own Prometheus series, scraped while a test runs).
+//! - [`exporter`] turns the latest snapshot into Prometheus text for a live `GET /metrics`.
 //! - [`report`] writes the console tables, CSV, JSON and HTML from a result.
 //! - [`cluster`] runs a test over workers (Locust's master/worker protocol), on the engine.
 //! - [`driver`] starts a test on the engine or a master behind one shape, for every mode.
@@ -33,6 +34,7 @@ pub mod config;
 pub mod criteria;
 pub mod driver;
 pub mod engine;
+pub mod exporter;
 pub mod metrics;
 pub mod mock;
 pub mod observe;

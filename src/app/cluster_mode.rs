@@ -100,6 +100,7 @@ async fn run_master_headless(
         plan.api.chat_path(),
         plan.model,
     );
+    let metrics = super::metrics_port::open(&args.metrics, None).await?;
     let cfg = MasterConfig {
         bind_host: dist.master_bind_host.clone(),
         bind_port: dist.master_bind_port,
@@ -116,6 +117,9 @@ async fn run_master_headless(
     print_notes(handle.take_notes());
     // The master's test starts once its workers are there, after the scraper's first scrape.
     let running = Running::Master(handle);
+    if let Some(m) = &metrics {
+        m.feed.follow(running.subscribe());
+    }
     headless::drive(
         move || Ok(running),
         csv,
@@ -140,6 +144,11 @@ async fn run_worker(dist: ClusterArgs, args: RunArgs, signals: &Signals) -> anyh
         eprintln!("warning: this worker has a token but no GSAI_HOST / --host: the token is sent to no host; set GSAI_HOST to the service the master tests");
     }
     let own = args.clone();
+    let metrics = super::metrics_port::open(&args.metrics, None).await?;
+    let on_test = metrics.as_ref().map(|m| {
+        let feed = m.feed.clone();
+        Box::new(move |snapshots| feed.follow(snapshots)) as worker::TestTap
+    });
     let cfg = WorkerConfig {
         master_host: dist.master_host.clone(),
         master_port: dist.master_port,
@@ -149,6 +158,7 @@ async fn run_worker(dist: ClusterArgs, args: RunArgs, signals: &Signals) -> anyh
         shutdown: CancellationToken::new(),
         cancel_now: CancellationToken::new(),
         requests_log: args.outputs.requests_log.clone(),
+        on_test,
         local_plan: Box::new(move |host| {
             let mut a = own.clone();
             if let Some(h) = host {

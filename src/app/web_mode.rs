@@ -61,6 +61,9 @@ pub async fn serve(
     let controller = web::Controller::with_runner(template, defaults, runner);
     // --server-metrics: every test started from the UI scrapes them (on a master: the master).
     controller.server_metrics().configure(server_metrics);
+    // --metrics-port beside the UI (which serves /metrics on its own port too).
+    let source = web::metrics::controller_source(controller.clone());
+    let _metrics = super::metrics_port::open(&args.metrics, Some(source)).await?;
     let shutdown = CancellationToken::new();
     let state = web::WebState {
         controller: controller.clone(),

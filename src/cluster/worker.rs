@@ -39,6 +39,11 @@ const AT_ONCE: f64 = 1e9;
 /// the host from the master's `spawn`, if any. The error text names the flag to fix.
 pub type LocalPlan = Box<dyn Fn(Option<&str>) -> Result<Plan, String> + Send + Sync>;
 
+/// Called with the snapshots of each test the worker starts (e.g. `--metrics-port`).
+pub type TestTap = Box<
+    dyn Fn(tokio::sync::watch::Receiver<std::sync::Arc<crate::engine::Snapshot>>) + Send + Sync,
+>;
+
 /// How to reach the master and what to run.
 pub struct WorkerConfig {
     /// Master host.
@@ -63,6 +68,8 @@ pub struct WorkerConfig {
     pub cancel_now: CancellationToken,
     /// `--requests-log FILE`: each test writes FILE with this worker's id before the extension.
     pub requests_log: Option<std::path::PathBuf>,
+    /// Told of each test's snapshots as it starts, if set.
+    pub on_test: Option<TestTap>,
 }
 
 /// Why the worker stopped for good.
@@ -469,6 +476,9 @@ impl Worker {
                 };
                 match engine::start_with(plan, hooks) {
                     Ok(handle) => {
+                        if let Some(tap) = &self.cfg.on_test {
+                            tap(handle.subscribe());
+                        }
                         let kinds = handle.subscribe().borrow().kinds.clone();
                         self.outbox = Outbox::new(kinds.len());
                         self.kinds = kinds;

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod downloads;
 mod form;
 pub mod guard;
+pub mod metrics;
 mod rates;
 pub mod server_metrics;
 pub mod state;
@@ -112,6 +113,8 @@ pub fn app(state: WebState, bound: SocketAddr) -> Router {
         .route("/stats/llm", get(api::stats_llm))
         .route("/stats/history", get(api::stats_history))
         .route("/stats/server-metrics", get(api::stats_server_metrics))
+        // Prometheus text of the current or last test (read-only: no same-site check).
+        .route("/metrics", get(metrics::route))
         .merge(actions);
     for which in Download::ALL {
         router = router.route(which.path(), download_route(which));

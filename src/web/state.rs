@@ -463,6 +463,16 @@ impl Controller {
         }
     }
 
+    /// The latest snapshot of the current or last test, for `GET /metrics`.
+    pub fn live(&self) -> Option<crate::exporter::Live> {
+        let inner = self.lock();
+        let t = inner.test.as_ref()?;
+        Some(crate::exporter::Live {
+            snapshot: t.latest.clone(),
+            running: t.result.is_none(),
+        })
+    }
+
     /// The current test's id and its timeline points after `since_unix_s`.
     pub fn history(&self, since_unix_s: f64) -> (u64, Vec<TimelinePoint>) {
         let inner = self.lock();

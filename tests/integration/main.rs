@@ -20,6 +20,7 @@ mod engine;
 mod failure_kinds;
 mod layout;
 mod load;
+mod metrics_endpoint;
 mod outputs;
 mod packaging;
 mod repeat;
