@@ -230,6 +230,9 @@ pub struct RunArgs {
     /// Replay speed of --trace: 2 sends the trace twice as fast, 0.5 half as fast.
     #[arg(long, value_name = "X", requires = "trace", help_heading = heading::LOAD)]
     pub trace_speed: Option<f64>,
+    /// Open WebUI accounts, one email,password a line: each user signs in (POST /api/v1/auths/signin) as account i mod n and sends its own token (closed loop only).
+    #[arg(long, value_name = "FILE.csv", help_heading = heading::LOAD)]
+    pub accounts: Option<PathBuf>,
     /// Run the same headless test N times and report each headline metric as mean ± 95% CI.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000), help_heading = heading::LOAD)]
     pub repeat: Option<u32>,
@@ -300,6 +303,7 @@ impl RunArgs {
             slo: self.outputs.slo.clone(),
             trace: self.trace.clone(),
             trace_speed: self.trace_speed,
+            accounts: self.accounts.clone(),
         }
     }
 

@@ -57,6 +57,8 @@ pub enum Field {
     Trace,
     /// `--trace-speed`.
     TraceSpeed,
+    /// `--accounts`.
+    Accounts,
 }
 
 impl Field {
@@ -81,6 +83,7 @@ impl Field {
             Field::PrintEvery => "--print-every",
             Field::Trace => "--trace",
             Field::TraceSpeed => "--trace-speed",
+            Field::Accounts => "--accounts",
         }
     }
 
@@ -221,6 +224,8 @@ pub struct PlanInput {
     pub trace: Option<PathBuf>,
     /// `--trace-speed`: its replay speed.
     pub trace_speed: Option<f64>,
+    /// `--accounts`: Open WebUI accounts (CSV) the closed-loop users sign in with.
+    pub accounts: Option<PathBuf>,
 }
 
 fn given(v: &Option<String>) -> Option<&str> {
@@ -325,6 +330,12 @@ fn assemble(input: &PlanInput, host: Option<&str>, model: Option<&str>) -> Resul
             "applies to the open loop only: add --rate R or --trace FILE (closed loop uses -u)",
         ));
     }
+    if input.accounts.is_some() && (input.rate.is_some() || trace.is_some()) {
+        return Err(invalid(
+            Field::Accounts,
+            "applies to the closed loop only (-u users, each signed in as one account); it cannot be combined with --rate or --trace",
+        ));
+    }
     if input.max_failures == Some(0) {
         return Err(invalid(Field::MaxFailures, "must be at least 1"));
     }
@@ -390,6 +401,7 @@ fn assemble(input: &PlanInput, host: Option<&str>, model: Option<&str>) -> Resul
         slo: input.slo.clone(),
         accept_encoding,
         trace,
+        accounts: input.accounts.clone(),
     };
     plan.set_token(
         input.token.clone(),
@@ -452,6 +464,7 @@ impl From<&Plan> for PlanInput {
             slo: plan.slo.clone(),
             trace: plan.trace.as_ref().map(|t| t.path.clone()),
             trace_speed: plan.trace.as_ref().map(|t| t.speed),
+            accounts: plan.accounts.clone(),
         }
     }
 }

@@ -277,6 +277,10 @@ pub struct Plan {
     /// `--rate` or users.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<trace::TraceSpec>,
+    /// `--accounts FILE.csv`: each closed-loop user signs in as one of these Open WebUI accounts
+    /// and sends its own token instead of [`Plan::token`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accounts: Option<std::path::PathBuf>,
 }
 
 fn default_accept_encoding() -> String {
@@ -349,6 +353,7 @@ impl Plan {
             slo: Vec::new(),
             accept_encoding: default_accept_encoding(),
             trace: None,
+            accounts: None,
         }
     }
 }
