@@ -414,7 +414,10 @@ impl UserClient {
 
     fn redact(&self, mut f: Failure) -> Failure {
         let account = self.account.as_ref().map(|t| t.expose());
-        for s in [self.shared.secret.as_deref(), account].into_iter().flatten() {
+        for s in [self.shared.secret.as_deref(), account]
+            .into_iter()
+            .flatten()
+        {
             if !s.is_empty() && f.message.contains(s) {
                 f.message = f.message.replace(s, "[redacted]");
             }

@@ -27,12 +27,16 @@ pub async fn sign_in(
     let began = Instant::now();
     let body = serde_json::json!({ "email": email, "password": password.expose() }).to_string();
     let request_bytes = body.len() as u64;
-    let ((mut sender, mut driver), took) = match conn::open(&shared.target, shared.timeouts.connect).await {
-        Ok(c) => c,
-        Err(f) => return (fail(kind, began, f, password), None),
-    };
+    let ((mut sender, mut driver), took) =
+        match conn::open(&shared.target, shared.timeouts.connect).await {
+            Ok(c) => c,
+            Err(f) => return (fail(kind, began, f, password), None),
+        };
     let Some(req) = spec.request(Bytes::from(body)) else {
-        let f = Failure::new(FailureKind::Internal, "Request failed: invalid sign-in path");
+        let f = Failure::new(
+            FailureKind::Internal,
+            "Request failed: invalid sign-in path",
+        );
         return (fail(kind, began, f, password), None);
     };
     let mut alive = true;
@@ -116,7 +120,12 @@ fn scrub(mut f: Failure, password: &Secret) -> Failure {
 }
 
 fn fail(kind: usize, began: Instant, f: Failure, password: &Secret) -> RequestRecord {
-    RequestRecord::bare(kind, began, Instant::now(), Outcome::Failure(scrub(f, password)))
+    RequestRecord::bare(
+        kind,
+        began,
+        Instant::now(),
+        Outcome::Failure(scrub(f, password)),
+    )
 }
 
 #[cfg(test)]
@@ -131,6 +140,8 @@ mod tests {
         assert!(token_of(br#"{"token":"a\nb"}"#).is_none());
         assert!(token_of(b"<html>").is_none());
         let f = Failure::new(FailureKind::HttpStatus, "bad pw hunter2");
-        assert!(!scrub(f, &Secret::new("hunter2")).message.contains("hunter2"));
+        assert!(!scrub(f, &Secret::new("hunter2"))
+            .message
+            .contains("hunter2"));
     }
 }

@@ -110,7 +110,11 @@ mod tests {
     #[test]
     fn accounts_parse_with_header_and_errors_hide_the_password() {
         let p = Path::new("a.csv");
-        let a = parse("email,password\nu1@x.org,s3cret,with,commas\n\nu2@x.org,pw2\n", p).unwrap();
+        let a = parse(
+            "email,password\nu1@x.org,s3cret,with,commas\n\nu2@x.org,pw2\n",
+            p,
+        )
+        .unwrap();
         assert_eq!(a.len(), 2);
         assert_eq!(a[0].email, "u1@x.org");
         assert_eq!(a[0].password.expose(), "s3cret,with,commas");
@@ -120,8 +124,14 @@ mod tests {
         assert!(msg.contains("a.csv:3"), "{msg}");
         assert!(!msg.contains("hunter2"), "{msg}");
         let e = parse("u@x.org,\n", p).unwrap_err().to_string();
-        assert!(e.contains("a.csv:1") && e.contains("password is empty"), "{e}");
-        assert!(matches!(parse("email,password\n", p), Err(AccountsError::Empty(_))));
+        assert!(
+            e.contains("a.csv:1") && e.contains("password is empty"),
+            "{e}"
+        );
+        assert!(matches!(
+            parse("email,password\n", p),
+            Err(AccountsError::Empty(_))
+        ));
         assert!(load(Path::new("/nonexistent/accounts.csv")).is_err());
     }
 }
