@@ -6,6 +6,7 @@ mod generator_health;
 mod harness;
 mod http;
 
+mod accounts;
 mod apis;
 mod binary;
 mod cluster;
