@@ -142,6 +142,8 @@ pub async fn start_on(addr: SocketAddr, config: MockConfig) -> std::io::Result<M
     let listener = bind(addr)?;
     let addr = listener.local_addr()?;
     let counters = Arc::new(Counters::default());
+    // Issued now, so `MockServer::accounts` lists them from the start.
+    accounts::Issued::install(&counters, &config.accounts);
     let token = CancellationToken::new();
     let task = tokio::spawn(serve(
         listener,

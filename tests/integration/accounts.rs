@@ -180,3 +180,55 @@ async fn accounts_are_refused_in_the_open_loop_and_a_bad_line_is_named_without_i
         "{all}"
     );
 }
+
+/// Polls `cond` every 10 ms until it holds, for at most 20 s.
+async fn until(what: &str, cond: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_a_401_makes_the_user_sign_in_again_once() {
+    // Server A issues the token; server B (same address, same accounts) issues new ones, so the
+    // user's token from A is answered 401 by B, and the user signs in to B.
+    let a = accounts_mock().await;
+    let addr = a.addr();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = write_csv(dir.path(), &accounts());
+    let mut p = plan(&a, 1, 1_000_000);
+    p.token = None;
+    p.wait = gsai_load::config::WaitTime::Constant { s: 0.02 };
+    p.accounts = Some(csv.into());
+    let handle = gsai_load::engine::start(p).expect("valid plan");
+    until("requests on A", || a.accounts()[0].requests >= 2).await;
+    a.shutdown().await;
+    let b = gsai_load::mock::start_on(
+        addr,
+        MockConfig {
+            token: None,
+            accounts: accounts(),
+            ..fast_config()
+        },
+    )
+    .await
+    .expect("B binds A's address");
+    until("requests with B's token", || b.accounts()[0].requests >= 2).await;
+    handle.stop();
+    let r = handle.wait().await;
+    let signin = r.kinds.iter().position(|k| k.name == SIGNIN).unwrap();
+    let row = &r.stats.rows[signin];
+    assert_eq!(
+        (row.requests, row.failures),
+        (2, 0),
+        "one sign-in to A, one to B"
+    );
+    assert_eq!(b.accounts()[0].signins, 1);
+    assert!(b.counters().unauthorized >= 1, "{:?}", b.counters());
+    b.shutdown().await;
+}
