@@ -237,6 +237,9 @@ pub struct RunArgs {
     /// Attach a drawn PNG of this size (noise, so it does not compress) to each chat request.
     #[arg(long, value_name = "WxH", value_parser = crate::config::parse_size, help_heading = heading::WORKLOAD)]
     pub synthetic_image: Option<(u32, u32)>,
+    /// Open WebUI accounts, one email,password a line: each user signs in (POST /api/v1/auths/signin) as account i mod n and sends its own token (closed loop only).
+    #[arg(long, value_name = "FILE.csv", help_heading = heading::LOAD)]
+    pub accounts: Option<PathBuf>,
     /// Run the same headless test N times and report each headline metric as mean ± 95% CI.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000), help_heading = heading::LOAD)]
     pub repeat: Option<u32>,
@@ -312,6 +315,7 @@ impl RunArgs {
             trace_speed: self.trace_speed,
             image: self.image.clone(),
             synthetic_image: self.synthetic_image,
+            accounts: self.accounts.clone(),
         }
     }
 

@@ -82,6 +82,12 @@ pub(super) fn status_message(code: u16, body: &[u8], spec: &RequestSpec) -> Stri
         msg.push_str(&chunk::truncate(d.replace(['\n', '\r'], " "), 160));
         msg.push(')');
     }
+    if code == 400
+        && spec.path.ends_with("/api/chat/completions")
+        && msg.ends_with("(Model not found)")
+    {
+        msg.push_str(" — a fresh Open WebUI account sees no model until the admin grants access (make the model public, or BYPASS_MODEL_ACCESS_CONTROL=true)");
+    }
     if code == 404 && spec.path.ends_with("/api/chat/completions") && msg.contains("could not find")
     {
         msg.push_str(" — Open WebUI takes a bare uuid chat_id for a saved chat that does not exist; use --chat-id local");
@@ -114,6 +120,8 @@ mod tests {
             &s,
         );
         assert!(m.contains("use --chat-id local"), "{m}");
+        let m = status_message(400, br#"{"detail":"Model not found"}"#, &s);
+        assert!(m.contains("grants access"), "{m}");
         let m = status_message(
             400,
             br#"{"error":{"message":"bad model"}}"#,

@@ -14,6 +14,7 @@ mod decode;
 pub mod events;
 mod head;
 mod messages;
+mod signin;
 mod stream;
 mod tls;
 mod tokens;
@@ -27,6 +28,7 @@ use stream::{Buffers, Counted, Stream};
 pub use tls::TlsError;
 // The plan owns these options; re-exported where they are applied.
 pub use crate::config::{Timeouts, TlsOptions};
+pub use signin::sign_in;
 pub use tokens::Tokenizer;
 
 use crate::metrics::{Failure, FailureKind, Outcome, RequestRecord, TokenSource};
@@ -156,6 +158,8 @@ pub struct UserClient {
     pub itl_us: Vec<u32>,
     text: String,
     reasoning: String,
+    /// `--accounts`: this user's own token, sent instead of the spec's (to the same host).
+    account: Option<crate::config::Secret>,
 }
 
 impl UserClient {
@@ -169,7 +173,31 @@ impl UserClient {
             itl_us: Vec::new(),
             text: String::new(),
             reasoning: String::new(),
+            account: None,
         }
+    }
+
+    /// Sends `token` (an account's own, from [`sign_in`] at the same host) instead of the
+    /// plan's token on this client's requests; also scrubbed from failure messages.
+    pub fn set_account_token(&mut self, token: Option<crate::config::Secret>) {
+        self.account = token;
+    }
+
+    /// The request of `spec` with `body`, carrying this user's account token if it has one.
+    fn request_for(&self, spec: &RequestSpec, body: Bytes) -> Option<Request<Full<Bytes>>> {
+        let mut req = spec.request(body)?;
+        if let Some(token) = &self.account {
+            let h = req.headers_mut();
+            if spec.wire == Wire::Anthropic {
+                if let Ok(mut v) = HeaderValue::from_str(token.expose()) {
+                    v.set_sensitive(true);
+                    h.insert(X_API_KEY, v);
+                }
+            } else if let Some(v) = bearer(token.expose()) {
+                h.insert(AUTHORIZATION, v);
+            }
+        }
+        Some(req)
     }
 
     /// Answer text received by the last request (its reasoning is apart).
@@ -249,7 +277,7 @@ impl UserClient {
         connect: Option<Duration>,
     ) -> (RequestRecord, bool) {
         let t = self.shared.timeouts;
-        let Some(req) = spec.request(body) else {
+        let Some(req) = self.request_for(spec, body) else {
             let msg = format!("Request failed: invalid path '{}'", spec.path);
             let f = Failure::new(FailureKind::Internal, msg);
             return (fail_now(kind, Instant::now(), f), true);
@@ -385,9 +413,13 @@ impl UserClient {
     }
 
     fn redact(&self, mut f: Failure) -> Failure {
-        if let Some(s) = &self.shared.secret {
-            if !s.is_empty() && f.message.contains(s.as_str()) {
-                f.message = f.message.replace(s.as_str(), "[redacted]");
+        let account = self.account.as_ref().map(|t| t.expose());
+        for s in [self.shared.secret.as_deref(), account]
+            .into_iter()
+            .flatten()
+        {
+            if !s.is_empty() && f.message.contains(s) {
+                f.message = f.message.replace(s, "[redacted]");
             }
         }
         f

@@ -61,6 +61,8 @@ pub enum Field {
     Image,
     /// `--synthetic-image`.
     SyntheticImage,
+    /// `--accounts`.
+    Accounts,
 }
 
 impl Field {
@@ -87,6 +89,7 @@ impl Field {
             Field::TraceSpeed => "--trace-speed",
             Field::Image => "--image",
             Field::SyntheticImage => "--synthetic-image",
+            Field::Accounts => "--accounts",
         }
     }
 
@@ -231,6 +234,8 @@ pub struct PlanInput {
     pub image: Option<PathBuf>,
     /// `--synthetic-image`: width and height of a drawn image, attached to chat messages.
     pub synthetic_image: Option<(u32, u32)>,
+    /// `--accounts`: Open WebUI accounts (CSV) the closed-loop users sign in with.
+    pub accounts: Option<PathBuf>,
 }
 
 fn given(v: &Option<String>) -> Option<&str> {
@@ -335,6 +340,12 @@ fn assemble(input: &PlanInput, host: Option<&str>, model: Option<&str>) -> Resul
             "applies to the open loop only: add --rate R or --trace FILE (closed loop uses -u)",
         ));
     }
+    if input.accounts.is_some() && (input.rate.is_some() || trace.is_some()) {
+        return Err(invalid(
+            Field::Accounts,
+            "applies to the closed loop only (-u users, each signed in as one account); it cannot be combined with --rate or --trace",
+        ));
+    }
     if input.max_failures == Some(0) {
         return Err(invalid(Field::MaxFailures, "must be at least 1"));
     }
@@ -402,6 +413,7 @@ fn assemble(input: &PlanInput, host: Option<&str>, model: Option<&str>) -> Resul
         accept_encoding,
         trace,
         images,
+        accounts: input.accounts.clone(),
     };
     plan.set_token(
         input.token.clone(),
@@ -472,6 +484,7 @@ impl From<&Plan> for PlanInput {
                 Some(ImageSource::Synthetic { width, height }) => Some((width, height)),
                 _ => None,
             },
+            accounts: plan.accounts.clone(),
         }
     }
 }

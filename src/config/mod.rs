@@ -281,6 +281,10 @@ pub struct Plan {
     /// message, for vision models.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub images: Option<ImageSource>,
+    /// `--accounts FILE.csv`: each closed-loop user signs in as one of these Open WebUI accounts
+    /// and sends its own token instead of [`Plan::token`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accounts: Option<std::path::PathBuf>,
 }
 
 /// Where the images attached to chat messages come from.
@@ -374,6 +378,7 @@ impl Plan {
             accept_encoding: default_accept_encoding(),
             trace: None,
             images: None,
+            accounts: None,
         }
     }
 }

@@ -15,6 +15,7 @@ use crate::client::{bearer, ClientShared, RequestSpec, Target, TargetError, Toke
 use crate::config::Plan;
 use crate::metrics::{RequestKind, ShardedRecorder, StatsSet, TimelinePoint};
 use crate::observe::health::{GeneratorHealth, HealthNow};
+use crate::workload::accounts;
 use crate::workload::prompts::{self, Prompt, PromptsError, ShareGptOptions};
 use crate::workload::scenario::RequestKindType;
 use crate::workload::trace::Trace;
@@ -51,6 +52,9 @@ pub enum EngineError {
     /// A value is past its maximum.
     #[error(transparent)]
     Limit(#[from] crate::config::limits::LimitError),
+    /// The accounts file is unusable.
+    #[error(transparent)]
+    Accounts(#[from] crate::workload::accounts::AccountsError),
     /// The Accept-Encoding value cannot be sent in a header.
     #[error("--accept-encoding: '{0}' cannot be sent in an HTTP header")]
     AcceptEncoding(String),
@@ -430,7 +434,7 @@ pub(crate) fn user_ctx(
             spec
         })
         .collect();
-    let kinds: Vec<RequestKind> = workload
+    let mut kinds: Vec<RequestKind> = workload
         .kinds
         .iter()
         .map(|k| RequestKind {
@@ -438,6 +442,30 @@ pub(crate) fn user_ctx(
             name: k.name.clone(),
         })
         .collect();
+    // `--accounts`: sign-ins are a request kind of their own, after the workload's kinds.
+    let accounts = match &plan.accounts {
+        None => None,
+        Some(path) => {
+            let list = accounts::load(path)?;
+            kinds.push(RequestKind {
+                method: "POST".to_string(),
+                name: accounts::SIGNIN_PATH.to_string(),
+            });
+            Some(users::SignIn {
+                list,
+                kind: kinds.len() - 1,
+                // No Authorization: the sign-in itself needs none; its answer's token goes back
+                // only to this same target.
+                spec: RequestSpec::new(
+                    &target,
+                    hyper::Method::POST,
+                    accounts::SIGNIN_PATH,
+                    None,
+                    false,
+                ),
+            })
+        }
+    };
     let started = Instant::now();
     let slo = (!plan.slo.is_empty()).then(|| crate::criteria::slo::check(plan.slo.clone()));
     let mut recorder = ShardedRecorder::new(shard_count(), kinds.len(), slo);
@@ -476,6 +504,7 @@ pub(crate) fn user_ctx(
             ),
         },
         trace,
+        accounts,
     });
     Ok((ctx, kinds, started))
 }

@@ -14,7 +14,7 @@ use rand::SeedableRng;
 use serde_json::Value;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 /// What all requests of a run share.
@@ -45,7 +45,20 @@ pub(crate) struct UserCtx {
     pub requests_log: std::sync::OnceLock<Arc<RequestsLog>>,
     /// `--trace`: the open loop's schedule, and each arrival's prompt.
     pub trace: Option<Arc<crate::workload::trace::Trace>>,
+    /// `--accounts`: the accounts closed-loop users sign in as, and the sign-in's request kind.
+    pub accounts: Option<SignIn>,
 }
+
+/// `--accounts`: the accounts (user i signs in as account i mod n), the stats row of sign-ins,
+/// and their prepared request (to the plan's host, without Authorization).
+pub(crate) struct SignIn {
+    pub list: Vec<crate::workload::accounts::Account>,
+    pub kind: usize,
+    pub spec: RequestSpec,
+}
+
+/// Least wait before a user tries again after a failed sign-in.
+const SIGNIN_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl UserCtx {
     /// Takes a ticket for one more request; false once `--max-requests` are all taken.
@@ -112,13 +125,22 @@ impl Drop for Gauge<'_> {
 impl UserCtx {
     /// Records an ended request and notices the last one `--max-requests` allows.
     fn finish(&self, hint: usize, rec: &RequestRecord, itl_us: &[u32]) {
+        self.record(hint, rec, itl_us);
+        let ended = self.ended.fetch_add(1, Ordering::Relaxed) + 1;
+        if self.max_requests == Some(ended) {
+            self.limit_reached.cancel();
+        }
+    }
+
+    /// Records an ended request (or sign-in, which `--max-requests` does not count).
+    fn record(&self, hint: usize, rec: &RequestRecord, itl_us: &[u32]) {
         self.recorder.record(hint, rec, itl_us);
         if let Some(log) = self.requests_log.get() {
-            let name = self
-                .workload
-                .kinds
-                .get(rec.kind)
-                .map_or("", |k| k.name.as_str());
+            let name = match self.workload.kinds.get(rec.kind) {
+                Some(k) => k.name.as_str(),
+                None if self.accounts.is_some() => crate::workload::accounts::SIGNIN_PATH,
+                None => "",
+            };
             log.push(RequestLine::of(
                 rec,
                 name,
@@ -128,14 +150,28 @@ impl UserCtx {
                 self.recorder.in_warmup(rec),
             ));
         }
-        let ended = self.ended.fetch_add(1, Ordering::Relaxed) + 1;
-        if self.max_requests == Some(ended) {
-            self.limit_reached.cancel();
+    }
+
+    /// Signs user `hint`'s client in as `account`, recording the sign-in as a request of its
+    /// kind; true when the client now carries the account's token.
+    async fn sign_in(&self, client: &mut UserClient, hint: usize, account: usize) -> bool {
+        let Some(s) = &self.accounts else {
+            return true;
+        };
+        let a = &s.list[account % s.list.len()];
+        let (rec, token) =
+            crate::client::sign_in(&self.client, s.kind, &s.spec, &a.email, &a.password).await;
+        self.record(hint, &rec, &[]);
+        let ok = token.is_some();
+        if ok {
+            client.set_account_token(token);
         }
+        ok
     }
 }
 
-/// Picks a kind and prompt (the `given` one, for a trace), sends one request, records it.
+/// Picks a kind and prompt (the `given` one, for a trace), sends one request, records it;
+/// returns its response status, if it got one.
 pub(crate) async fn one_request(
     ctx: &UserCtx,
     client: &mut UserClient,
@@ -144,7 +180,7 @@ pub(crate) async fn one_request(
     hint: usize,
     intended: Option<Instant>,
     given: Option<Prompt>,
-) {
+) -> Option<u16> {
     let kind = match conv {
         Some(c) => c.kind,
         None => ctx.workload.pick_kind(rng),
@@ -204,6 +240,7 @@ pub(crate) async fn one_request(
             *conv = None;
         }
     }
+    rec.status
 }
 
 /// A closed-loop user: request, wait, repeat, until `stop` (it finishes the current request
@@ -215,9 +252,32 @@ pub(crate) async fn user_loop(id: usize, ctx: Arc<UserCtx>, stop: CancellationTo
     let mut rng =
         SmallRng::seed_from_u64(ctx.seed ^ (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let mut conv = None;
-    while !stop.is_cancelled() && ctx.take_ticket() {
+    // `--accounts`: sign in before the first request, and again once after a 401.
+    let mut signed_in = ctx.accounts.is_none();
+    let mut refreshed = false;
+    while !stop.is_cancelled() {
+        if !signed_in {
+            signed_in = ctx.sign_in(&mut client, id, id).await;
+            if !signed_in {
+                let wait = ctx.wait.next(&mut rng, Duration::ZERO).max(SIGNIN_RETRY);
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => continue,
+                    _ = stop.cancelled() => break,
+                }
+            }
+        }
+        if !ctx.take_ticket() {
+            break;
+        }
         let task_start = Instant::now();
-        one_request(&ctx, &mut client, &mut rng, &mut conv, id, None, None).await;
+        let status = one_request(&ctx, &mut client, &mut rng, &mut conv, id, None, None).await;
+        if ctx.accounts.is_some() {
+            match status {
+                Some(401) if !refreshed => (signed_in, refreshed) = (false, true),
+                Some(200..=299) => refreshed = false,
+                _ => {}
+            }
+        }
         let wait = ctx.wait.next(&mut rng, task_start.elapsed());
         if !wait.is_zero() {
             tokio::select! {

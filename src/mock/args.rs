@@ -77,6 +77,10 @@ pub struct MockArgs {
     /// Compress streamed chat answers when the client's Accept-Encoding allows (each event flushed on its own).
     #[arg(long, value_enum, default_value = "off", value_name = "CODING")]
     pub compress: Compress,
+
+    /// Open WebUI accounts (CSV, one email,password a line) accepted by POST /api/v1/auths/signin; chat requests then accept their tokens.
+    #[arg(long, value_name = "FILE.csv")]
+    pub accounts: Option<std::path::PathBuf>,
 }
 
 impl MockArgs {
@@ -103,6 +107,7 @@ impl MockArgs {
                 .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
             seed: self.seed,
             compress: self.compress,
+            accounts: Vec::new(),
         }
     }
 }

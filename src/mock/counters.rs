@@ -26,6 +26,8 @@ pub struct Counters {
     pub(crate) other_requests: AtomicU64,
     /// Time to first content token of each stream, for `GET /metrics`.
     pub(crate) ttft: super::metrics::TtftHistogram,
+    /// `MockConfig::accounts` with their tokens and use, set when the server starts.
+    pub(crate) accounts: std::sync::OnceLock<super::accounts::Issued>,
 }
 
 /// A point-in-time copy of [`Counters`]; also the JSON served at `GET /mock/counters`.

@@ -5,6 +5,7 @@
 //!
 //! It shares nothing with the client side but the wire format.
 
+mod accounts;
 mod args;
 mod body;
 mod compress;
@@ -25,6 +26,7 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use accounts::AccountUse;
 pub use args::MockArgs;
 pub use compress::Compress;
 pub use counters::{Counters, CountersSnapshot};
@@ -61,6 +63,10 @@ pub struct MockConfig {
     pub seed: Option<u64>,
     /// Compress streamed chat answers (each event flushed on its own) when the client accepts it.
     pub compress: Compress,
+    /// Open WebUI accounts `(email, password)` that `POST /api/v1/auths/signin` accepts; each is
+    /// issued its own token, which chat and model requests then accept (besides `token`). With
+    /// accounts and no `token`, those requests need an issued token.
+    pub accounts: Vec<(String, String)>,
 }
 
 impl Default for MockConfig {
@@ -78,6 +84,7 @@ impl Default for MockConfig {
             max_concurrent: None,
             seed: None,
             compress: Compress::Off,
+            accounts: Vec::new(),
         }
     }
 }
@@ -135,6 +142,8 @@ pub async fn start_on(addr: SocketAddr, config: MockConfig) -> std::io::Result<M
     let listener = bind(addr)?;
     let addr = listener.local_addr()?;
     let counters = Arc::new(Counters::default());
+    // Issued now, so `MockServer::accounts` lists them from the start.
+    accounts::Issued::install(&counters, &config.accounts);
     let token = CancellationToken::new();
     let task = tokio::spawn(serve(
         listener,
@@ -176,6 +185,15 @@ impl MockServer {
         self.counters.snapshot()
     }
 
+    /// Each account's sign-ins and requests so far (empty without `MockConfig::accounts`).
+    pub fn accounts(&self) -> Vec<AccountUse> {
+        self.counters
+            .accounts
+            .get()
+            .map(|a| a.uses())
+            .unwrap_or_default()
+    }
+
     /// Stops the server and waits until it has closed every connection, so counters are final.
     pub async fn shutdown(mut self) {
         self.token.cancel();
@@ -200,12 +218,19 @@ pub async fn run(args: MockArgs, shutdown: CancellationToken) -> std::io::Result
         )
     })?;
     let addr = listener.local_addr()?;
+    let mut config = args.to_config();
+    if let Some(path) = &args.accounts {
+        let list = crate::workload::accounts::load(path)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+        config.accounts = list
+            .into_iter()
+            .map(|a| (a.email, a.password.expose().to_string()))
+            .collect();
+        eprintln!(
+            "mock: {} accounts for POST /api/v1/auths/signin",
+            config.accounts.len()
+        );
+    }
     eprintln!("mock listening on http://{addr} (POST /api/chat/completions, /v1/chat/completions, /v1/completions, /v1/responses, /v1/messages, /v1/embeddings)");
-    serve(
-        listener,
-        args.to_config(),
-        Arc::new(Counters::default()),
-        shutdown,
-    )
-    .await
+    serve(listener, config, Arc::new(Counters::default()), shutdown).await
 }

@@ -24,6 +24,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::accounts::SIGNIN;
 use super::body::{Compressed, MockBody, SseStream, StreamFault, StreamPlan, Whole};
 use super::compress::Encoder;
 use super::counters::{bump, Counters, Outcome};
@@ -73,6 +74,7 @@ impl Shared {
             })).collect::<Vec<_>>(),
         });
         let f = &config.faults;
+        super::accounts::Issued::install(&counters, &config.accounts);
         Shared {
             auth: config
                 .token
@@ -106,8 +108,10 @@ impl Shared {
     }
 
     fn authorized(&self, req: &Request<Incoming>) -> bool {
+        let issued = self.counters.accounts.get_or_init(Default::default);
         match &self.auth {
-            None => true,
+            _ if issued.admits(req.headers()) => true,
+            None => !issued.any(),
             Some(expected) => {
                 let h = req.headers();
                 h.get(AUTHORIZATION)
@@ -226,6 +230,7 @@ async fn handle(
         (&Method::POST, "/v1/responses") => Api::Responses,
         (&Method::POST, "/v1/messages") => Api::Anthropic,
         (&Method::POST, "/v1/embeddings") => Api::Embeddings,
+        (&Method::POST, SIGNIN) => return Ok(super::accounts::sign_in(&shared.counters, req).await),
         _ => return Ok(other(&shared, &req)),
     };
     bump(&shared.counters.requests);

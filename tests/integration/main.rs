@@ -7,6 +7,7 @@ mod harness;
 mod http;
 mod images;
 
+mod accounts;
 mod apis;
 mod binary;
 mod cluster;
