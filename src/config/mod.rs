@@ -7,6 +7,7 @@
 //! declarations, timeouts, TLS options, wait times, schedules) and its one set of defaults
 //! ([`defaults`]); the workload and the client import it from here.
 
+pub mod accounts;
 pub mod api;
 pub mod build;
 pub mod defaults;

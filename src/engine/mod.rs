@@ -12,10 +12,10 @@ mod users;
 pub use collector::{Collector, Live};
 
 use crate::client::{bearer, ClientShared, RequestSpec, Target, TargetError, Tokenizer};
+use crate::config::accounts;
 use crate::config::Plan;
 use crate::metrics::{RequestKind, ShardedRecorder, StatsSet, TimelinePoint};
 use crate::observe::health::{GeneratorHealth, HealthNow};
-use crate::workload::accounts;
 use crate::workload::prompts::{self, Prompt, PromptsError, ShareGptOptions};
 use crate::workload::scenario::RequestKindType;
 use crate::workload::trace::Trace;
@@ -54,7 +54,7 @@ pub enum EngineError {
     Limit(#[from] crate::config::limits::LimitError),
     /// The accounts file is unusable.
     #[error(transparent)]
-    Accounts(#[from] crate::workload::accounts::AccountsError),
+    Accounts(#[from] crate::config::accounts::AccountsError),
     /// The Accept-Encoding value cannot be sent in a header.
     #[error("--accept-encoding: '{0}' cannot be sent in an HTTP header")]
     AcceptEncoding(String),

@@ -52,7 +52,7 @@ pub(crate) struct UserCtx {
 /// `--accounts`: the accounts (user i signs in as account i mod n), the stats row of sign-ins,
 /// and their prepared request (to the plan's host, without Authorization).
 pub(crate) struct SignIn {
-    pub list: Vec<crate::workload::accounts::Account>,
+    pub list: Vec<crate::config::accounts::Account>,
     pub kind: usize,
     pub spec: RequestSpec,
 }
@@ -138,7 +138,7 @@ impl UserCtx {
         if let Some(log) = self.requests_log.get() {
             let name = match self.workload.kinds.get(rec.kind) {
                 Some(k) => k.name.as_str(),
-                None if self.accounts.is_some() => crate::workload::accounts::SIGNIN_PATH,
+                None if self.accounts.is_some() => crate::config::accounts::SIGNIN_PATH,
                 None => "",
             };
             log.push(RequestLine::of(

@@ -220,7 +220,7 @@ pub async fn run(args: MockArgs, shutdown: CancellationToken) -> std::io::Result
     let addr = listener.local_addr()?;
     let mut config = args.to_config();
     if let Some(path) = &args.accounts {
-        let list = crate::workload::accounts::load(path)
+        let list = crate::config::accounts::load(path)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
         config.accounts = list
             .into_iter()

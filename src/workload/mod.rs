@@ -5,7 +5,6 @@
 //! text for `/v1/completions`' `prompt` and `/v1/embeddings`' `input`) and `max_tokens` (under
 //! the API's name for it) are spliced in, so the hot path does no JSON serialization.
 
-pub mod accounts;
 pub mod images;
 pub mod prompts;
 /// The `--scenario` declarations (now owned by [`crate::config`]).

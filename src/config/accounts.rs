@@ -2,7 +2,7 @@
 //! `email,password` a line (a first line `email,password` is a header). Errors name the file and
 //! line, never the password; an [`Account`]'s `Debug` hides it too.
 
-use crate::config::Secret;
+use super::Secret;
 use std::path::{Path, PathBuf};
 
 /// The sign-in path of Open WebUI (relative to the host's base path).
