@@ -126,14 +126,9 @@ impl Recorder {
             while let Ok((mut conn, _)) = listener.accept().await {
                 let kept = kept.clone();
                 tokio::spawn(async move {
-                    let mut head = Vec::new();
-                    let mut buf = [0u8; 4096];
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 65536 {
-                        match conn.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => head.extend_from_slice(&buf[..n]),
-                        }
-                    }
+                    let Some(head) = read_head(&mut conn).await else {
+                        return;
+                    };
                     kept.lock()
                         .unwrap()
                         .push(String::from_utf8_lossy(&head).into_owned());
@@ -198,4 +193,18 @@ pub fn headless_args<'a>(host: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     ];
     v.extend_from_slice(extra);
     v
+}
+
+/// Reads an HTTP request's head (up to the blank line, at most 64 KiB); `None` if the peer
+/// closed first.
+pub async fn read_head(conn: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 65536 {
+        match conn.read(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    Some(head)
 }

@@ -72,14 +72,10 @@ async fn exporter(mode: Mode) -> Exporter {
         while let Ok((mut conn, _)) = listener.accept().await {
             let (s, h) = (s.clone(), h.clone());
             tokio::spawn(async move {
-                let mut head = Vec::new();
+                let Some(head) = read_head(&mut conn).await else {
+                    return;
+                };
                 let mut buf = [0u8; 4096];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 65536 {
-                    match conn.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
                 h.lock()
                     .unwrap()
                     .push(String::from_utf8_lossy(&head).into_owned());
